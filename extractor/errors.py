@@ -1,0 +1,201 @@
+"""The library's exceptions: one base class, one family per stage of the flow.
+
+Every error raised for a user's input, a provider's answer or a bad configuration is an
+`ExtractorError`. The names deliberately avoid pydantic's (`ValidationError`) and the
+builtins (`TimeoutError`, `ConnectionError`), so that an `except` clause catches what it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "DocumentError",
+    "EncryptedDocumentError",
+    "ErrorDetail",
+    "ExtractorError",
+    "ModerationError",
+    "NotFoundError",
+    "OutputError",
+    "OutputInvalidError",
+    "OutputTruncatedError",
+    "PaymentRequiredError",
+    "RateLimitError",
+    "RefusalError",
+    "SchemaCompileError",
+    "ServerError",
+    "TransientResponseError",
+    "UnsupportedSourceError",
+]
+
+
+def _shorten(value: Any, limit: int = 80) -> str:
+    """A one-line rendering of `value`, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One readable problem with a value: where it is (a JSON path such as `$.items[2].sku`) and what is wrong."""
+
+    path: str
+    message: str
+    value: Any = None
+    has_value: bool = False
+
+    def __str__(self) -> str:
+        if self.has_value:
+            return f"{self.path}: {self.message} (got {_shorten(self.value)})"
+        return f"{self.path}: {self.message}"
+
+
+class ExtractorError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class ConfigurationError(ExtractorError):
+    """The library was set up in a way that cannot work (missing API key, unknown mode, bad option)."""
+
+
+class SchemaCompileError(ExtractorError):
+    """What was given as a schema is not one (not a type pydantic knows, not a JSON Schema)."""
+
+
+# --- output of the model -------------------------------------------------------------------
+
+
+class OutputError(ExtractorError):
+    """The model's answer cannot be turned into a valid value.
+
+    `errors` lists each problem with its JSON path; `raw` is the answer text as received (when there
+    was one); `repairs` the local repairs that had been applied before the problems were found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[ErrorDetail] = (),
+        *,
+        raw: str | None = None,
+        repairs: Sequence[Any] = (),
+    ) -> None:
+        self.errors: list[ErrorDetail] = list(errors)
+        self.raw = raw
+        self.repairs: list[Any] = list(repairs)
+        self.message = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if not self.errors:
+            return self.message
+        shown = "\n".join(f"  - {e}" for e in self.errors[:20])
+        more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
+        return f"{self.message}:\n{shown}{more}"
+
+
+class OutputInvalidError(OutputError):
+    """The answer does not validate against the schema (after any re-asks, when raised by the client)."""
+
+
+class OutputTruncatedError(OutputError):
+    """The answer was cut off or is incomplete; only a lossy repair could make it a value."""
+
+
+class RefusalError(OutputError):
+    """The model refused to answer; `refusal` holds its text. Refusals are never re-asked."""
+
+    def __init__(self, refusal: str, *, raw: str | None = None) -> None:
+        self.refusal = refusal
+        super().__init__(f"the model refused: {_shorten(refusal, 300)}", raw=raw)
+
+
+# --- the provider's HTTP API ---------------------------------------------------------------
+
+
+class APIError(ExtractorError):
+    """An error answered by (or on the way to) the chat-completions endpoint.
+
+    `status` is the HTTP status (None for connection problems), `body` a short excerpt of the
+    provider's error message. Neither ever contains the API key.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, body: str | None = None, retry_after: float | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class BadRequestError(APIError):
+    """400: the endpoint rejected the request (often the schema or the mode)."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PaymentRequiredError(APIError):
+    """402: the account has no credits left for this request."""
+
+
+class ModerationError(APIError):
+    """403: the input was flagged by the provider's moderation."""
+
+
+class NotFoundError(APIError):
+    """404: unknown model or wrong base URL."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; retried with backoff before this is raised."""
+
+
+class ServerError(APIError):
+    """5xx: the provider failed; retried with backoff before this is raised."""
+
+
+class APITimeoutError(APIError):
+    """The request took longer than the timeout; retried before this is raised."""
+
+
+class APIConnectionError(APIError):
+    """The endpoint could not be reached or dropped the connection; retried before this is raised."""
+
+
+class TransientResponseError(APIError):
+    """A 200 answer that carries an error (`error` in the body, `finish_reason: "error"`, a broken stream)."""
+
+
+# --- sources and batches -------------------------------------------------------------------
+
+
+class DocumentError(ExtractorError):
+    """A source could not be read (corrupt PDF, unreadable image, empty file); the message names it."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class EncryptedDocumentError(DocumentError):
+    """A PDF is encrypted and no (or a wrong) password was given."""
+
+
+class UnsupportedSourceError(DocumentError):
+    """A source is of a kind the library does not read (unknown binary data, unsupported image format)."""
+
+
+class BudgetExceededError(ExtractorError):
+    """Starting this request would take the run past its `max_cost`; the request was not sent."""

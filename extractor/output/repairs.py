@@ -1,0 +1,79 @@
+"""The record of a local repair applied to a model's answer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["LOSSY_KINDS", "Repair", "RepairKind", "summarize_repairs"]
+
+
+class RepairKind(str, Enum):
+    """What was changed. Lossless kinds only remove noise or fix syntax; lossy kinds guess."""
+
+    # finding the answer in the text
+    REASONING_BLOCK = "reasoning block"  # <think>...</think>, <reasoning>...</reasoning> removed
+    FENCE = "fence"  # ```json ... ``` removed
+    PROSE = "prose"  # text before or after the JSON value removed
+    CHOSEN_CANDIDATE = "chosen candidate"  # several JSON values in the text; the best fit was taken
+    DOUBLE_ENCODED = "double encoded"  # a JSON string holding the JSON value
+    # lossless syntax repairs
+    TRAILING_COMMA = "trailing comma"
+    MISSING_COMMA = "missing comma"
+    COMMENT = "comment"
+    SINGLE_QUOTES = "single quotes"
+    CURLY_QUOTES = "curly quotes"
+    UNQUOTED_KEY = "unquoted key"
+    UNQUOTED_STRING = "unquoted string"
+    PYTHON_LITERAL = "python literal"  # True/False/None
+    JS_LITERAL = "js literal"  # undefined
+    CONTROL_CHARACTER = "control character"  # raw newline or tab inside a string escaped
+    INVALID_ESCAPE = "invalid escape"  # a backslash before a character JSON does not escape, kept literally
+    WRAPPER_CALL = "wrapper call"  # callback({...}), ObjectId("..."), NumberLong("...")
+    NUMBER_FORMAT = "number format"  # +1, .5, 5. read as the numbers they spell
+    # schema-aligned repairs
+    KEY_CASE = "key case"  # "Answer" -> "answer", camelCase/snake_case/spaces, aliases
+    WRAPPED_LIST = "wrapped list"  # a bare array put into the object's only required field
+    WRAPPED_SCALAR = "wrapped scalar"  # a bare scalar put into the object's only required field
+    SINGLE_TO_LIST = "single to list"  # one object where a list is expected
+    ENUM_CASE = "enum case"  # " paid" -> "PAID"
+    NUMBER_STRING = "number string"  # "1,234.50" -> 1234.5
+    BOOL_STRING = "bool string"  # "yes" -> true
+    NULL_STRING = "null string"  # "null" -> null where the schema allows null
+    EXTRA_KEY = "extra key"  # a key the schema does not have, dropped
+    # lossy repairs: only with allow_partial=True
+    TRUNCATED = "truncated"  # a string, array or object cut off and closed
+    INCOMPLETE_ITEM = "incomplete item"  # an incomplete trailing array item dropped
+    ELLIPSIS = "ellipsis"  # "..." standing for elided items dropped
+    MISSING_FIELD = "missing field"  # a required field absent, filled with null
+
+
+LOSSY_KINDS = frozenset(
+    {RepairKind.TRUNCATED, RepairKind.INCOMPLETE_ITEM, RepairKind.ELLIPSIS, RepairKind.MISSING_FIELD}
+)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """One change made to the answer: its kind, where (a JSON path, `$` for the whole answer) and a note."""
+
+    kind: RepairKind
+    path: str = "$"
+    detail: str = ""
+
+    @property
+    def lossy(self) -> bool:
+        """True when the repair guessed (closing a cut-off value, filling a missing field)."""
+        return self.kind in LOSSY_KINDS
+
+    def __str__(self) -> str:
+        note = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind.value} at {self.path}{note}"
+
+
+def summarize_repairs(repairs: Iterable[Repair]) -> dict[str, int]:
+    """Counts per repair kind, most frequent first: `{"fence": 30, "key case": 5}`."""
+    counts = Counter(r.kind.value for r in repairs)
+    return dict(counts.most_common())

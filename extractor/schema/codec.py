@@ -1,0 +1,320 @@
+"""Codecs between the user's JSON shape and the compiled (strict) shape.
+
+The compiler pairs every compiled node with a codec. `decode` turns a value that follows the compiled
+schema back into the user's shape (unwrap the root, key-value arrays to maps, JSON strings to values,
+positional objects to tuples, nulls to omitted fields); `encode` is its inverse. Both are tolerant:
+a value of an unexpected shape passes through unchanged, so that validation reports it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "IDENTITY",
+    "ArrayCodec",
+    "Codec",
+    "JsonStringCodec",
+    "MapCodec",
+    "ObjectCodec",
+    "RefCodec",
+    "TupleCodec",
+    "UnionCodec",
+    "Verbatim",
+    "WrapCodec",
+    "fits",
+    "is_identity",
+]
+
+
+class Verbatim:
+    """A user value with no compiled form (an explicit null where null means "absent"), carried by
+    `encode` so that `decode` gives it back as it was and validation judges it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Verbatim({self.value!r})"
+
+
+class Codec:
+    """The identity codec: the compiled shape is the user's shape. Subclasses override `_decode`/`_encode`."""
+
+    def decode(self, value: Any) -> Any:
+        """The user's value for compiled `value`."""
+        if isinstance(value, Verbatim):
+            return value.value
+        return self._decode(value)
+
+    def encode(self, value: Any) -> Any:
+        """The compiled value for user `value`."""
+        return self._encode(value)
+
+    def _decode(self, value: Any) -> Any:
+        return value
+
+    def _encode(self, value: Any) -> Any:
+        return value
+
+
+IDENTITY = Codec()
+
+
+class ObjectCodec(Codec):
+    """An object: per-property codecs; `omit_null` properties are optional fields whose null means absent."""
+
+    def __init__(self, properties: Mapping[str, Codec], omit_null: frozenset[str]) -> None:
+        self.properties = dict(properties)
+        self.omit_null = omit_null
+
+    def _decode(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is None and key in self.omit_null:
+                continue
+            codec = self.properties.get(key)
+            out[key] = codec.decode(item) if codec is not None else Codec.decode(IDENTITY, item)
+        return out
+
+    def _encode(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, codec in self.properties.items():
+            if key not in value:
+                if key in self.omit_null:
+                    out[key] = None
+            elif value[key] is None and key in self.omit_null:
+                out[key] = Verbatim(None)  # an explicit null the schema does not allow
+            else:
+                out[key] = codec.encode(value[key])
+        for key, item in value.items():
+            if key not in out:
+                out[key] = item
+        return out
+
+
+class ArrayCodec(Codec):
+    """A list whose items have a codec of their own."""
+
+    def __init__(self, items: Codec) -> None:
+        self.items = items
+
+    def _decode(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [self.items.decode(v) for v in value]
+
+    def _encode(self, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        return [self.items.encode(v) for v in value]
+
+
+class TupleCodec(Codec):
+    """A tuple (`prefixItems`) compiled as an object `{"item_0": .., "item_1": .., "rest": [..]}`."""
+
+    def __init__(self, names: Sequence[str], items: Sequence[Codec], required: int, rest: Codec | None) -> None:
+        self.names = list(names)
+        self.items = list(items)
+        self.required = required
+        self.rest = rest
+
+    def _decode(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: list[Any] = []
+        for index, (name, codec) in enumerate(zip(self.names, self.items, strict=True)):
+            if name not in value or (value[name] is None and index >= self.required):
+                break
+            out.append(codec.decode(value[name]))
+        else:
+            rest = value.get("rest")
+            if isinstance(rest, list):
+                out.extend((self.rest or IDENTITY).decode(v) for v in rest)
+        return out
+
+    def _encode(self, value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            return value
+        out: dict[str, Any] = {}
+        for index, (name, codec) in enumerate(zip(self.names, self.items, strict=True)):
+            out[name] = codec.encode(value[index]) if index < len(value) else None
+        extra = value[len(self.names) :]
+        if self.rest is not None or extra:
+            rest = self.rest or IDENTITY
+            out["rest"] = [rest.encode(v) for v in extra]
+        return out
+
+
+class MapCodec(Codec):
+    """A free-form map compiled as an array of `{"key": .., "value": ..}` objects."""
+
+    def __init__(self, values: Codec) -> None:
+        self.values = values
+
+    def _decode(self, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        out: dict[str, Any] = {}
+        for entry in value:
+            if not (isinstance(entry, dict) and isinstance(entry.get("key"), str) and "value" in entry):
+                return value  # not a key-value list: leave it for validation to report
+            out[entry["key"]] = self.values.decode(entry["value"])
+        return out
+
+    def _encode(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return [{"key": k, "value": self.values.encode(v)} for k, v in value.items()]
+
+
+class JsonStringCodec(Codec):
+    """An untyped value (`Any`, `{}`) compiled as a string holding JSON."""
+
+    def _decode(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value  # plain text where any value is allowed: the text itself
+
+    def _encode(self, value: Any) -> Any:
+        return json.dumps(value, ensure_ascii=False)
+
+
+class WrapCodec(Codec):
+    """A non-object root compiled as `{"value": <root>}`."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+
+    def _decode(self, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"value"}:
+            return self.inner.decode(value["value"])
+        return value
+
+    def _encode(self, value: Any) -> Any:
+        return {"value": self.inner.encode(value)}
+
+
+class RefCodec(Codec):
+    """The codec of a compiled `$defs` entry, looked up when used (definitions may be recursive)."""
+
+    def __init__(self, name: str, table: Mapping[str, Codec]) -> None:
+        self.name = name
+        self.table = table
+
+    def _decode(self, value: Any) -> Any:
+        return self.table[self.name].decode(value)
+
+    def _encode(self, value: Any) -> Any:
+        return self.table[self.name].encode(value)
+
+
+class UnionCodec(Codec):
+    """`anyOf` branches with codecs: the branch whose compiled schema the value fits decodes it."""
+
+    def __init__(self, branches: Sequence[tuple[dict[str, Any], Codec]], defs: Mapping[str, Any]) -> None:
+        self.branches = list(branches)
+        self.defs = defs
+
+    def _decode(self, value: Any) -> Any:
+        for schema, codec in self.branches:
+            if fits(value, schema, self.defs):
+                return codec.decode(value)
+        return value
+
+    def _encode(self, value: Any) -> Any:
+        for schema, codec in self.branches:
+            encoded = codec.encode(value)
+            if fits(encoded, schema, self.defs) and self.decode(encoded) == value:
+                return encoded
+        return Verbatim(value)  # no branch gives it back: carried as it is, for validation to judge
+
+
+def is_identity(codec: Codec, table: Mapping[str, Codec]) -> bool:
+    """Whether `codec` changes nothing, looking through the `$defs` codecs in `table` (recursion allowed)."""
+    identical = dict.fromkeys(table, True)
+
+    def visit(c: Codec) -> bool:
+        if type(c) is Codec:
+            return True
+        if isinstance(c, RefCodec):
+            return identical.get(c.name, False)
+        if isinstance(c, ObjectCodec):
+            return not c.omit_null and all(visit(p) for p in c.properties.values())
+        if isinstance(c, ArrayCodec):
+            return visit(c.items)
+        if isinstance(c, UnionCodec):
+            return all(visit(b) for _, b in c.branches)
+        return False
+
+    changed = True
+    while changed:  # the greatest fixed point: definitions are identities unless shown otherwise
+        changed = False
+        for name, c in table.items():
+            if identical[name] and not visit(c):
+                identical[name] = False
+                changed = True
+    return visit(codec)
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "object": (dict,),
+    "array": (list,),
+    "boolean": (bool,),
+    "null": (type(None),),
+}
+
+
+def _type_ok(value: Any, json_type: str) -> bool:
+    if json_type == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    if json_type == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _JSON_TYPES.get(json_type, ()))
+
+
+def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bool:
+    """Whether `value` has the structure of compiled `schema`: types, enums, keys (not string constraints)."""
+    if depth > 12 or schema is True or isinstance(value, Verbatim):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        target = defs.get(ref.rsplit("/", 1)[-1])
+        return target is not None and fits(value, target, defs, depth + 1)
+    if "anyOf" in schema:
+        return any(fits(value, s, defs, depth + 1) for s in schema["anyOf"])
+    if "const" in schema and value != schema["const"]:
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    json_type = schema.get("type")
+    if isinstance(json_type, str) and not _type_ok(value, json_type):
+        return False
+    if isinstance(json_type, list) and not any(_type_ok(value, t) for t in json_type):
+        return False
+    if isinstance(value, dict) and "properties" in schema:
+        props = schema["properties"]
+        if schema.get("additionalProperties") is False and any(k not in props for k in value):
+            return False
+        if any(k not in value for k in schema.get("required", ())):
+            return False
+        return all(fits(v, props[k], defs, depth + 1) for k, v in value.items() if k in props)
+    if isinstance(value, list) and "items" in schema:
+        return all(fits(v, schema["items"], defs, depth + 1) for v in value[:8])
+    return True

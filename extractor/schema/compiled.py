@@ -1,0 +1,342 @@
+"""`CompiledSchema`: what the user asked for, compiled once for a provider, with the way back."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import typing
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import is_dataclass
+from typing import Any, Generic, TypeVar, cast, overload
+
+import jsonschema
+import pydantic
+import pydantic_core
+from jsonschema.protocols import Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from .._jsonpath import format_path
+from ..errors import ErrorDetail, OutputInvalidError, SchemaCompileError
+from ._refs import RefResolver, UnresolvableRef
+from .codec import Codec
+from .compile import compile_json_schema
+from .dialects import Dialect, get_dialect
+
+__all__ = ["CompiledSchema", "compile_schema"]
+
+T = TypeVar("T")
+
+_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _type_name(tp: Any) -> str:
+    """`list[Invoice]` -> `list_Invoice`, `Literal["a", "b"]` -> `Literal_a_b`."""
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin is None:
+        return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    head = getattr(origin, "__name__", None) or getattr(origin, "_name", None) or str(origin).replace("typing.", "")
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    return "_".join([head, *(_type_name(a) if not isinstance(a, str | int | float) else str(a) for a in args)])
+
+
+def _schema_name(source: Any, json_schema: Mapping[str, Any]) -> str:
+    if isinstance(source, dict):
+        title = json_schema.get("title")
+        raw = title if isinstance(title, str) and title else "response"
+    else:
+        raw = _type_name(source)
+    name = _NAME.sub("_", raw).strip("_")[:64]
+    return name or "response"
+
+
+def _offline_registry() -> Registry[Any]:
+    """A registry that never fetches: a `$ref` to another document is treated as the empty schema."""
+
+    def retrieve(uri: str) -> Resource[Any]:
+        return Resource.from_contents({}, default_specification=DRAFT202012)
+
+    return Registry(retrieve=retrieve)  # type: ignore[call-arg]
+
+
+def _validator_class(schema: Any) -> type[Validator]:
+    """The validator for the schema's draft; drafts are guessed from their spellings when `$schema` is absent."""
+    if isinstance(schema, dict) and "$schema" not in schema:
+        text = json.dumps(schema)
+        if re.search(r'"exclusive(Minimum|Maximum)": (true|false)', text):
+            return cast(type[Validator], jsonschema.Draft4Validator)
+        if re.search(r'"items": \[', text):  # array-form items: a tuple before 2020-12
+            return cast(type[Validator], jsonschema.Draft7Validator)
+    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+
+
+def _python_regex(pattern: str) -> str | None:
+    """An ECMA-262 `pattern` in Python `re` syntax, or None when Python cannot run it."""
+    # named groups become plain groups: jsonschema joins patternProperties keys with "|", and
+    # Python refuses a group name twice
+    plain = re.sub(r"\(\?P?<(?![=!])[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern) if "\\k<" not in pattern else pattern
+    for candidate in (plain, re.sub(r"\(\?<(?![=!])", "(?P<", pattern)):
+        try:
+            re.compile(candidate)
+        except (re.error, OverflowError, RecursionError):
+            continue
+        return candidate
+    return None
+
+
+def validation_copy(schema: Any, notes: list[str]) -> Any:
+    """A copy of `schema` that `jsonschema` can run offline: regular expressions in Python syntax,
+    `$ref`s to other documents (which cannot be fetched) dropped.
+
+    A `pattern` Python cannot run is dropped too, and a `patternProperties` key Python cannot run
+    becomes a pattern that matches nothing; each is noted.
+    """
+    resolver = RefResolver(schema)
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(s) for s in node]
+        if not isinstance(node, dict):
+            return node
+        return _python_patterns(node, notes, walk, resolver)
+
+    return walk(schema)
+
+
+def _python_patterns(
+    schema: dict[str, Any], notes: list[str], walk: Callable[[Any], Any], resolver: RefResolver
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "$ref" and isinstance(value, str):
+            try:
+                resolver.resolve(value)
+            except UnresolvableRef as exc:
+                notes.append(f"{exc}; not enforced")
+                continue
+            out[key] = value
+        elif key == "pattern" and isinstance(value, str):
+            translated = _python_regex(value)
+            if translated is None:
+                notes.append(f"pattern {value!r} cannot be checked in Python; not enforced")
+                continue
+            out[key] = translated
+        elif key == "patternProperties" and isinstance(value, dict):
+            mapped = {}
+            for regex, sub in value.items():
+                translated = _python_regex(regex)
+                if translated is None:
+                    notes.append(f"patternProperties key {regex!r} cannot be run in Python; matches nothing")
+                    translated = "(?!)"
+                mapped[translated] = walk(sub)
+            out[key] = mapped
+        else:
+            out[key] = walk(value)
+    return out
+
+
+def _pydantic_aliases(tp: Any) -> dict[str, str]:
+    """Field name -> alias for the pydantic models reachable from `tp` (for matching keys leniently)."""
+    out: dict[str, str] = {}
+    seen: set[int] = set()
+
+    def visit(t: Any) -> None:
+        if id(t) in seen:
+            return
+        seen.add(id(t))
+        if isinstance(t, type) and issubclass(t, pydantic.BaseModel):
+            for name, info in t.model_fields.items():
+                alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias
+                if alias and alias != name:
+                    out.setdefault(name, alias)
+                visit(info.annotation)
+        for arg in typing.get_args(t):
+            visit(arg)
+
+    visit(tp)
+    return out
+
+
+class CompiledSchema(Generic[T]):
+    """A schema compiled for strict structured output, and the way back to the user's shape.
+
+    - `json_schema`: the dict to send as `response_format.json_schema.schema`;
+    - `name`: a valid schema name; `strict`: whether `json_schema` fits the dialect's strict subset
+      (`reason` says why not); `wrapped`: a non-object root sent as `{"value": ...}`;
+    - `validate(obj)`: a decoded answer back to the user's shape, validated (pydantic for a type,
+      `jsonschema` with format checking against the original for a dict);
+    - `encode(value)`: the inverse of `validate`, for few-shot examples and tests.
+    """
+
+    def __init__(self, source: Any, dialect: Dialect) -> None:
+        self.source = source
+        self.dialect = dialect
+        self._adapter: pydantic.TypeAdapter[T] | None = None
+        validation_notes: list[str] = []
+        if isinstance(source, dict | bool):
+            original: Any = source
+            cls = _validator_class(source)
+            self._validator: Validator | None = cls(
+                validation_copy(source, validation_notes),
+                format_checker=cls.FORMAT_CHECKER,
+                registry=_offline_registry(),
+            )
+            self.aliases: dict[str, str] = {}
+        else:
+            try:
+                self._adapter = pydantic.TypeAdapter(source)
+                original = self._adapter.json_schema(mode="validation")
+            except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
+                raise SchemaCompileError(f"cannot build a JSON Schema from {source!r}: {exc}") from exc
+            self._validator = None
+            self.aliases = _pydantic_aliases(source)
+        self.original_schema: Any = original
+        parts = compile_json_schema(original, dialect)
+        self.json_schema: dict[str, Any] = parts.schema
+        self.codec: Codec = parts.codec
+        self.wrapped = parts.wrapped
+        self.identity = parts.identity
+        self.reasons: tuple[str, ...] = tuple(parts.reasons)
+        self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
+        self.strict = not parts.reasons
+        self.name = _schema_name(source, original if isinstance(original, dict) else {})
+
+    @property
+    def reason(self) -> str | None:
+        """Why the schema is not strict (None when it is)."""
+        return "; ".join(self.reasons) if self.reasons else None
+
+    @property
+    def is_pydantic(self) -> bool:
+        """Whether values come back as pydantic-validated Python objects (else plain JSON data)."""
+        return self._adapter is not None
+
+    def __repr__(self) -> str:
+        return f"CompiledSchema(name={self.name!r}, strict={self.strict}, wrapped={self.wrapped})"
+
+    # --- the way back ---------------------------------------------------------------------
+
+    def decode(self, obj: Any) -> Any:
+        """A JSON value in the compiled shape turned into the user's JSON shape, not validated."""
+        return self.codec.decode(obj)
+
+    def validate(self, obj: Any) -> T:
+        """A JSON value in the compiled shape, back in the user's shape and validated.
+
+        Raises `OutputInvalidError` listing each problem with its JSON path.
+        """
+        return self.check(self.decode(obj))
+
+    def check(self, value: Any) -> T:
+        """Validate a value already in the user's JSON shape (after `decode`)."""
+        if self._adapter is not None:
+            try:
+                return self._adapter.validate_json(pydantic_core.to_json(value))
+            except pydantic.ValidationError as exc:
+                raise self._pydantic_error(exc) from None
+            except pydantic_core.PydanticSerializationError as exc:
+                raise OutputInvalidError("the answer is not JSON data", [ErrorDetail("$", str(exc))]) from None
+        validator = cast(Validator, self._validator)  # set in __init__ whenever there is no adapter
+        try:
+            errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
+        except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, re.error) as exc:
+            raise SchemaCompileError(f"the JSON Schema itself is broken, validation cannot run: {exc}") from None
+        if errors:
+            details = [ErrorDetail(format_path(e.absolute_path), e.message, e.instance, True) for e in errors]
+            raise OutputInvalidError("the answer does not match the schema", details)
+        return cast(T, value)
+
+    def validate_json(self, text: str | bytes) -> T:
+        """Strict JSON text in the compiled shape, validated; the fast path when the codec changes nothing."""
+        if self.identity and self._adapter is not None:
+            try:
+                return self._adapter.validate_json(text)
+            except pydantic.ValidationError as exc:
+                raise self._pydantic_error(exc) from None
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
+        return self.validate(obj)
+
+    @staticmethod
+    def _pydantic_error(exc: pydantic.ValidationError) -> OutputInvalidError:
+        details = [
+            ErrorDetail(format_path(e["loc"]), e["msg"], e.get("input"), "input" in e)
+            for e in exc.errors(include_url=False)
+        ]
+        return OutputInvalidError("the answer does not match the schema", details)
+
+    def encode(self, value: Any) -> Any:
+        """A value in the user's shape (model instance, dataclass, dict, list...) in the compiled shape."""
+        if self._adapter is not None and not _is_plain_json(value):
+            value = self._adapter.dump_python(cast(T, value), mode="json", by_alias=True)
+        else:
+            value = pydantic_core.to_jsonable_python(value)
+        return self.codec.encode(value)
+
+
+def _is_plain_json(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+_CACHE: OrderedDict[Any, CompiledSchema[Any]] = OrderedDict()
+_CACHE_SIZE = 512
+_LOCK = threading.Lock()
+
+
+def _cache_key(schema: Any, dialect: Dialect) -> Any:
+    if isinstance(schema, dict | bool):
+        return ("json", json.dumps(schema, sort_keys=True, default=str), dialect.name)
+    try:
+        hash(schema)
+    except TypeError:
+        return None
+    return ("type", schema, dialect.name)
+
+
+@overload
+def compile_schema(schema: type[T], *, dialect: str | Dialect | None = None) -> CompiledSchema[T]: ...
+@overload
+def compile_schema(schema: Any, *, dialect: str | Dialect | None = None) -> CompiledSchema[Any]: ...
+def compile_schema(schema: Any, *, dialect: str | Dialect | None = None) -> CompiledSchema[Any]:
+    """Compile a pydantic model or type, or a JSON Schema dict, into a strict `response_format` schema.
+
+    Compiled schemas are cached: compiling the same schema twice returns the same object.
+    """
+    if isinstance(schema, CompiledSchema):
+        return schema
+    if isinstance(schema, str | bytes):
+        raise SchemaCompileError(
+            "a schema is a pydantic model or type, or a JSON Schema dict; got a string "
+            "(load a JSON Schema file with json.load first)"
+        )
+    if not (isinstance(schema, dict | bool) or _is_type_like(schema)):
+        raise SchemaCompileError(f"not a schema: {schema!r} (expected a pydantic model or type, or a dict)")
+    chosen = get_dialect(dialect)
+    key = _cache_key(schema, chosen)
+    if key is not None:
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    compiled: CompiledSchema[Any] = CompiledSchema(schema, chosen)
+    if key is not None:
+        with _LOCK:
+            _CACHE[key] = compiled
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return compiled
+
+
+def _is_type_like(schema: Any) -> bool:
+    """Roughly: something pydantic's TypeAdapter may accept (a class, a generic alias, a typing form)."""
+    if isinstance(schema, type) or is_dataclass(schema):
+        return True
+    module = getattr(type(schema), "__module__", "")
+    return module in ("typing", "types", "typing_extensions") or typing.get_origin(schema) is not None
