@@ -8,7 +8,7 @@ builtins (`TimeoutError`, `ConnectionError`), so that an `except` clause catches
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -46,12 +46,18 @@ def _shorten(value: Any, limit: int = 80) -> str:
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One readable problem with a value: where it is (a JSON path such as `$.items[2].sku`) and what is wrong."""
+    """One readable problem with a value: where it is (a JSON path such as `$.items[2].sku`) and what is wrong.
+
+    `loc` is the same place as keys and indexes; `kind` a short class of problem (`missing`,
+    `number`, or the validator's own error type), for code that reacts to errors.
+    """
 
     path: str
     message: str
     value: Any = None
     has_value: bool = False
+    loc: tuple[str | int, ...] = field(default=(), compare=False)
+    kind: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         if self.has_value:

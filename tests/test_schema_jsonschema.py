@@ -221,7 +221,8 @@ def test_additional_properties_schema_becomes_a_key_value_list() -> None:
     assert cs.validate(answer) == {"tags": {"a": 1}, "env": {"HOME": "/root"}}
     with pytest.raises(OutputInvalidError) as info:
         cs.validate({"tags": [{"key": "a", "value": 1}], "env": [{"key": "home", "value": "/root"}]})
-    assert info.value.errors[0].path == "$.env"
+    assert info.value.errors[0].path == "$.env.home"
+    assert info.value.errors[0].kind == "extra"
 
 
 def test_untyped_values_travel_as_json_strings() -> None:

@@ -43,6 +43,10 @@ class RepairKind(str, Enum):
     BOOL_STRING = "bool string"  # "yes" -> true
     NULL_STRING = "null string"  # "null" -> null where the schema allows null
     EXTRA_KEY = "extra key"  # a key the schema does not have, dropped
+    WRAPPED_OBJECT = "wrapped object"  # an object put into the object's only field (e.g. the root's `value`)
+    MAP_OBJECT = "map as object"  # {"a": 1} where the compiled map wants [{"key": "a", "value": 1}]
+    TUPLE_LIST = "tuple as list"  # [1, "a"] where the compiled tuple wants {"item_0": 1, "item_1": "a"}
+    INLINE_JSON = "inline json"  # an object where the schema wants it written as a JSON string
     # lossy repairs: only with allow_partial=True
     TRUNCATED = "truncated"  # a string, array or object cut off and closed
     INCOMPLETE_ITEM = "incomplete item"  # an incomplete trailing array item dropped

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._shape import Opaque, fits
+
 __all__ = [
     "IDENTITY",
     "ArrayCodec",
@@ -24,12 +26,11 @@ __all__ = [
     "UnionCodec",
     "Verbatim",
     "WrapCodec",
-    "fits",
     "is_identity",
 ]
 
 
-class Verbatim:
+class Verbatim(Opaque):
     """A user value with no compiled form (an explicit null where null means "absent"), carried by
     `encode` so that `decode` gives it back as it was and validation judges it."""
 
@@ -241,8 +242,12 @@ class UnionCodec(Codec):
         return Verbatim(value)  # no branch gives it back: carried as it is, for validation to judge
 
 
-def is_identity(codec: Codec, table: Mapping[str, Codec]) -> bool:
-    """Whether `codec` changes nothing, looking through the `$defs` codecs in `table` (recursion allowed)."""
+def is_identity(codec: Codec, table: Mapping[str, Codec], *, except_nulls: bool = False) -> bool:
+    """Whether `codec` changes nothing, looking through the `$defs` codecs in `table` (recursion allowed).
+
+    With `except_nulls`, objects whose only change is "null means absent" count as unchanged: a value
+    without such nulls is then already in the user's shape.
+    """
     identical = dict.fromkeys(table, True)
 
     def visit(c: Codec) -> bool:
@@ -251,7 +256,7 @@ def is_identity(codec: Codec, table: Mapping[str, Codec]) -> bool:
         if isinstance(c, RefCodec):
             return identical.get(c.name, False)
         if isinstance(c, ObjectCodec):
-            return not c.omit_null and all(visit(p) for p in c.properties.values())
+            return (except_nulls or not c.omit_null) and all(visit(p) for p in c.properties.values())
         if isinstance(c, ArrayCodec):
             return visit(c.items)
         if isinstance(c, UnionCodec):
@@ -266,55 +271,3 @@ def is_identity(codec: Codec, table: Mapping[str, Codec]) -> bool:
                 identical[name] = False
                 changed = True
     return visit(codec)
-
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "object": (dict,),
-    "array": (list,),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
-
-
-def _type_ok(value: Any, json_type: str) -> bool:
-    if json_type == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
-        )
-    if json_type == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, _JSON_TYPES.get(json_type, ()))
-
-
-def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bool:
-    """Whether `value` has the structure of compiled `schema`: types, enums, keys (not string constraints)."""
-    if depth > 12 or schema is True or isinstance(value, Verbatim):
-        return True
-    if not isinstance(schema, dict):
-        return False
-    ref = schema.get("$ref")
-    if isinstance(ref, str):
-        target = defs.get(ref.rsplit("/", 1)[-1])
-        return target is not None and fits(value, target, defs, depth + 1)
-    if "anyOf" in schema:
-        return any(fits(value, s, defs, depth + 1) for s in schema["anyOf"])
-    if "const" in schema and value != schema["const"]:
-        return False
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    json_type = schema.get("type")
-    if isinstance(json_type, str) and not _type_ok(value, json_type):
-        return False
-    if isinstance(json_type, list) and not any(_type_ok(value, t) for t in json_type):
-        return False
-    if isinstance(value, dict) and "properties" in schema:
-        props = schema["properties"]
-        if schema.get("additionalProperties") is False and any(k not in props for k in value):
-            return False
-        if any(k not in value for k in schema.get("required", ())):
-            return False
-        return all(fits(v, props[k], defs, depth + 1) for k, v in value.items() if k in props)
-    if isinstance(value, list) and "items" in schema:
-        return all(fits(v, schema["items"], defs, depth + 1) for v in value[:8])
-    return True

@@ -17,6 +17,7 @@ from itertools import islice, product
 from typing import Any
 
 from .._jsonpath import join_path
+from .._shape import json_type_of, json_type_ok
 from ._refs import RefResolver, UnresolvableRef
 from .codec import (
     IDENTITY,
@@ -83,35 +84,13 @@ class CompiledParts:
     codecs: dict[str, Codec]
     wrapped: bool
     identity: bool
+    identity_except_nulls: bool
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _value_fits_type(value: Any, json_type: str) -> bool:
-    actual = _json_type(value)
-    return actual == json_type or (json_type == "number" and actual == "integer")
-
-
 #: keywords that constrain an object without changing its shape
-_CONSTRAINT_ONLY = frozenset(
-    {"not", "minProperties", "maxProperties", "dependencies", "dependentRequired", "$comment"}
-)
+_CONSTRAINT_ONLY = frozenset({"not", "minProperties", "maxProperties", "dependencies", "dependentRequired", "$comment"})
 
 
 def _constraint_only(schema: Any) -> bool:
@@ -455,7 +434,7 @@ class _Walker:
             if "const" in schema:
                 values = [schema["const"]]
             if values is not None:
-                types = list(dict.fromkeys(_json_type(v) for v in values))
+                types = list(dict.fromkeys(json_type_of(v) for v in values))
             elif any(k in schema for k in _OBJECT_HINTS):
                 types = ["object"]
             elif any(k in schema for k in _ARRAY_HINTS):
@@ -469,7 +448,7 @@ class _Walker:
             types.remove("integer")
         values = [schema["const"]] if "const" in schema else schema.get("enum")
         if isinstance(values, list):
-            types = [t for t in types if any(_value_fits_type(v, t) for v in values)]
+            types = [t for t in types if any(json_type_ok(v, t) for v in values)]
         return types
 
     def _typed(self, schema: dict[str, Any], json_type: str, path: str) -> tuple[dict[str, Any], Codec]:
@@ -479,7 +458,7 @@ class _Walker:
             return self._array(schema, path)
         values = [schema["const"]] if "const" in schema else schema.get("enum")
         if isinstance(values, list):
-            values = [v for v in values if _value_fits_type(v, json_type)]
+            values = [v for v in values if json_type_ok(v, json_type)]
             if json_type == "integer":
                 values = [int(v) for v in values]
             if len(values) == 1 and "const" in schema:
@@ -746,4 +725,5 @@ def compile_json_schema(source: Any, dialect: Dialect) -> CompiledParts:
         node["$defs"] = walker.defs
     reasons = [*walker.reasons, *_check_limits(node, dialect)]
     identity = is_identity(codec, walker.codecs)
-    return CompiledParts(node, codec, walker.codecs, wrapped, identity, reasons, walker.notes)
+    except_nulls = is_identity(codec, walker.codecs, except_nulls=True)
+    return CompiledParts(node, codec, walker.codecs, wrapped, identity, except_nulls, reasons, walker.notes)

@@ -8,7 +8,7 @@ import threading
 import typing
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import is_dataclass
+from dataclasses import dataclass, is_dataclass
 from typing import Any, Generic, TypeVar, cast, overload
 
 import jsonschema
@@ -20,12 +20,15 @@ from referencing.jsonschema import DRAFT202012
 
 from .._jsonpath import format_path
 from ..errors import ErrorDetail, OutputInvalidError, SchemaCompileError
+from ..output.align import AlignHints, parse_number
+from ..output.read import read_answer
+from ..output.repairs import Repair, RepairKind
 from ._refs import RefResolver, UnresolvableRef
 from .codec import Codec
-from .compile import compile_json_schema
+from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
 from .dialects import Dialect, get_dialect
 
-__all__ = ["CompiledSchema", "compile_schema"]
+__all__ = ["CompiledSchema", "ParseResult", "compile_schema"]
 
 T = TypeVar("T")
 
@@ -200,10 +203,14 @@ class CompiledSchema(Generic[T]):
         self.codec: Codec = parts.codec
         self.wrapped = parts.wrapped
         self.identity = parts.identity
+        # pydantic may read answers directly when the compiled shape is the user's but for nulls
+        self._direct = self._adapter if parts.identity_except_nulls else None
         self.reasons: tuple[str, ...] = tuple(parts.reasons)
         self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
         self.strict = not parts.reasons
         self.name = _schema_name(source, original if isinstance(original, dict) else {})
+        self._hints = AlignHints(aliases=self.aliases, json_string=_is_json_string)
+        self._known_keys = frozenset(_property_names(self.json_schema))
 
     @property
     def reason(self) -> str | None:
@@ -246,30 +253,104 @@ class CompiledSchema(Generic[T]):
         except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, re.error) as exc:
             raise SchemaCompileError(f"the JSON Schema itself is broken, validation cannot run: {exc}") from None
         if errors:
-            details = [ErrorDetail(format_path(e.absolute_path), e.message, e.instance, True) for e in errors]
-            raise OutputInvalidError("the answer does not match the schema", details)
+            raise OutputInvalidError("the answer does not match the schema", [d for e in errors for d in _details(e)])
         return cast(T, value)
 
     def validate_json(self, text: str | bytes) -> T:
-        """Strict JSON text in the compiled shape, validated; the fast path when the codec changes nothing."""
-        if self.identity and self._adapter is not None:
+        """Strict JSON text in the compiled shape, validated.
+
+        When the compiled shape is the user's (but for nulls standing for absent fields), pydantic
+        reads the text directly; only if that fails is it decoded first.
+        """
+        if self._direct is not None:
             try:
-                return self._adapter.validate_json(text)
+                return self._direct.validate_json(text)
             except pydantic.ValidationError as exc:
-                raise self._pydantic_error(exc) from None
+                if self.identity:
+                    raise self._pydantic_error(exc) from None
         try:
             obj = json.loads(text)
         except ValueError as exc:
             raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
         return self.validate(obj)
 
+    def _plain(self, text: str) -> bool:
+        """Whether `text` may take the fast path: a JSON object whose keys are all property names of
+        the compiled schema. (A key in another case would otherwise pass validation unnoticed
+        wherever the user's schema tolerates unknown keys and missing fields.)"""
+        try:
+            parsed = pydantic_core.from_json(text)
+        except ValueError:
+            return False
+        return type(parsed) is dict and self._keys_known(parsed)
+
+    def _keys_known(self, value: Any) -> bool:
+        """Whether every key of every object in `value` is a property name of the compiled schema."""
+        known = self._known_keys
+        stack: list[Any] = [value]
+        while stack:
+            node = stack.pop()
+            if type(node) is dict:
+                if not known.issuperset(node):
+                    return False
+                stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
+            elif type(node) is list:
+                stack.extend(v for v in node if type(v) is dict or type(v) is list)
+        return True
+
     @staticmethod
     def _pydantic_error(exc: pydantic.ValidationError) -> OutputInvalidError:
-        details = [
-            ErrorDetail(format_path(e["loc"]), e["msg"], e.get("input"), "input" in e)
-            for e in exc.errors(include_url=False)
-        ]
+        details = []
+        for e in exc.errors(include_url=False):
+            kind = _PYDANTIC_KINDS.get(e["type"], "number" if e["type"] in _NUMBER_ERRORS else e["type"])
+            has_value = "input" in e and kind != "missing"
+            value = e.get("input") if has_value else None
+            details.append(ErrorDetail(format_path(e["loc"]), e["msg"], value, has_value, tuple(e["loc"]), kind))
         return OutputInvalidError("the answer does not match the schema", details)
+
+    # --- reading answers ------------------------------------------------------------------
+
+    def parse(self, text: str | bytes, *, allow_partial: bool = False) -> T:
+        """The validated value in a model's answer text (see `parse_result`)."""
+        return self.parse_result(text, allow_partial=allow_partial).value
+
+    def parse_result(self, text: str | bytes, *, allow_partial: bool = False) -> ParseResult[T]:
+        """The validated value in a model's answer text, with the local repairs it took.
+
+        Valid JSON goes straight to validation. Otherwise the answer is found in the text
+        (reasoning blocks, fences, prose removed), repaired where that is lossless and aligned to
+        the schema. Lossy repairs (closing a cut-off answer, filling a missing required field) are
+        refused with `OutputTruncatedError` unless `allow_partial`. A value that still does not
+        validate raises `OutputInvalidError` listing each problem.
+        """
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        if self._plain(text):
+            try:
+                return ParseResult(self.validate_json(text), [])
+            except OutputInvalidError:
+                pass  # valid JSON, but not of the right shape: read it the long way
+        reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
+        if len(reading.repairs) > len(reading.found_repairs) and self._keys_known(reading.found):
+            # aligning to the schema changed something: keep the value as found if it is valid as it is
+            try:
+                return ParseResult(self.check(self.decode(reading.found)), reading.found_repairs)
+            except OutputInvalidError:
+                pass
+        repairs = reading.repairs
+        decoded = self.decode(reading.value)
+        try:
+            return ParseResult(self.check(decoded), repairs)
+        except OutputInvalidError as exc:
+            fixed = _fix_from_errors(decoded, exc.errors, allow_partial)
+            if fixed is None:
+                raise OutputInvalidError(exc.message, exc.errors, raw=text, repairs=repairs) from None
+            decoded, more = fixed
+        repairs = [*repairs, *more]
+        try:
+            return ParseResult(self.check(decoded), repairs)
+        except OutputInvalidError as exc:
+            raise OutputInvalidError(exc.message, exc.errors, raw=text, repairs=repairs) from None
 
     def encode(self, value: Any) -> Any:
         """A value in the user's shape (model instance, dataclass, dict, list...) in the compiled shape."""
@@ -278,6 +359,101 @@ class CompiledSchema(Generic[T]):
         else:
             value = pydantic_core.to_jsonable_python(value)
         return self.codec.encode(value)
+
+
+def _property_names(schema: Any) -> set[str]:
+    """Every property name in a compiled schema (its definitions included)."""
+    names: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            props = node.get("properties")
+            if isinstance(props, dict):
+                names.update(props)
+                stack.extend(props.values())
+            stack.extend(v for k, v in node.items() if k != "properties" and isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+_PYDANTIC_KINDS = {"missing": "missing", "extra_forbidden": "extra"}
+_NUMBER_ERRORS = frozenset(
+    {"int_parsing", "int_type", "float_parsing", "float_type", "decimal_parsing", "decimal_type", "int_from_float"}
+)
+
+
+def _details(error: jsonschema.ValidationError) -> list[ErrorDetail]:
+    """Readable details for one jsonschema error: one per missing key, kinds for code to react to."""
+    loc = tuple(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in cast(list[str], error.validator_value) if k not in error.instance]
+        return [
+            ErrorDetail(format_path((*loc, k)), f"{k!r} is a required property", loc=(*loc, k), kind="missing")
+            for k in missing
+        ]
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        patterns = error.schema.get("patternProperties", {}) if isinstance(error.schema, dict) else {}
+        extra = [k for k in error.instance if k not in known and not any(re.search(p, k) for p in patterns)]
+        return [
+            ErrorDetail(format_path((*loc, k)), f"{k!r} is not allowed here", loc=(*loc, k), kind="extra")
+            for k in extra
+        ]
+    expected = error.validator_value if error.validator == "type" else None
+    numeric = expected in ("number", "integer") or (
+        isinstance(expected, list) and bool({"number", "integer"} & set(expected))
+    )
+    kind = "number" if numeric else str(error.validator)
+    return [ErrorDetail(format_path(loc), error.message, error.instance, True, loc, kind)]
+
+
+def _is_json_string(node: Mapping[str, Any]) -> bool:
+    description = node.get("description")
+    return isinstance(description, str) and description.startswith((UNTYPED_NOTE, UNTYPED_OBJECT_NOTE))
+
+
+def _fix_from_errors(value: Any, errors: list[ErrorDetail], allow_partial: bool) -> tuple[Any, list[Repair]] | None:
+    """`value` with the fixes its validation errors point to, or None when there are none to make:
+    a number written as a string where a number is expected, a key the schema forbids dropped
+    (lossless); a missing required field filled with null (lossy: only with `allow_partial`)."""
+    repairs: list[Repair] = []
+    for error in errors:
+        if not error.loc:
+            continue
+        *parents, last = error.loc
+        holder = value
+        for part in parents:
+            holder = _child(holder, part)
+        if error.kind == "number" and isinstance(error.value, str):
+            number = parse_number(error.value)
+            if number is not None and _child(holder, last) == error.value:
+                holder[last] = number
+                repairs.append(Repair(RepairKind.NUMBER_STRING, error.path, f"{error.value!r} -> {number!r}"))
+        elif error.kind == "extra" and isinstance(holder, dict) and last in holder:
+            del holder[last]
+            repairs.append(Repair(RepairKind.EXTRA_KEY, error.path, "dropped: the schema does not allow it"))
+        elif error.kind == "missing" and allow_partial and isinstance(holder, dict) and last not in holder:
+            holder[last] = None
+            repairs.append(Repair(RepairKind.MISSING_FIELD, error.path, "filled with null"))
+    return (value, repairs) if repairs else None
+
+
+def _child(holder: Any, part: str | int) -> Any:
+    if isinstance(holder, dict):
+        return holder.get(part)
+    if isinstance(holder, list) and isinstance(part, int) and -len(holder) <= part < len(holder):
+        return holder[part]
+    return None
+
+
+@dataclass
+class ParseResult(Generic[T]):
+    """A validated value read from a model's answer, and the local repairs it took (empty for clean JSON)."""
+
+    value: T
+    repairs: list[Repair]
 
 
 def _is_plain_json(value: Any) -> bool:

@@ -1,0 +1,642 @@
+"""Lenient reading of one JSON value out of a model's answer, with a record of every repair made.
+
+Valid JSON is read by the standard library's C decoder and comes back exactly as `json.loads`
+returns it, with no repair. Anything else goes through a lenient parser that accepts the
+usual slips of language models (trailing commas, comments, single or curly quotes, unquoted
+keys and strings, Python and JavaScript literals, wrapper calls, cut-off text) and records
+each repair with the JSON path where it applied.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from json import decoder as _json_decoder
+from typing import Any, Final
+
+from .._jsonpath import join_path
+from .repairs import Repair, RepairKind
+
+__all__ = ["LenientParseError", "Parsed", "decode_strict", "parse_lenient"]
+
+
+@dataclass
+class Parsed:
+    """One JSON value read from a text: the value, its span, the repairs made, whether the text ended inside it."""
+
+    value: Any
+    start: int
+    end: int
+    repairs: list[Repair]
+    complete: bool
+
+
+class LenientParseError(ValueError):
+    """No JSON value can be read at `pos`, even leniently."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(f"{message} at position {pos}")
+        self.msg = message
+        self.pos = pos
+
+
+class _NonFinite(ValueError):
+    """NaN or Infinity met by the strict decoder; the lenient parser reads and records them."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+# the C string scanner behind json.loads (not in the type stubs)
+_scanstring: Final[Callable[[str, int, bool], tuple[str, int]]] = _json_decoder.scanstring  # type: ignore[attr-defined]
+
+
+def decode_strict(text: str, pos: int = 0) -> tuple[Any, int]:
+    """The valid JSON value starting exactly at `pos` and the index just after it (NaN and Infinity refused).
+
+    Raises ValueError when there is none, RecursionError when it is nested too deep for the C decoder.
+    """
+    value, end = _DECODER.raw_decode(text, pos)
+    return value, end
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+_WS: Final = re.compile(r"[ \t\n\r]*")
+_SPACES: Final = re.compile(r"[ \t]*")
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_PARTIAL_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d*)?(?:[eE][+-]?\d*)?")
+_LEADING_ZERO: Final = re.compile(r"[+-]?0\d")
+_ODD_NUMBER: Final = re.compile(r"^\+|(?:^|[+-])\.|\.(?!\d)")
+_WORD: Final = re.compile(r"[+-]?[A-Za-z_$][\w$]*")
+_CALL: Final = re.compile(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\(")
+_KEY: Final = re.compile(r"[\w$@][\w$@.\-]*")
+_ELLIPSIS: Final = re.compile(r"\.{3,}|\u2026")
+_UNQUOTED: Final = re.compile(r"[^,\]}\n\r]*")
+_INLINE_COMMENT: Final = re.compile(r"\s(?://|/\*)")
+_HEX4: Final = re.compile(r"[0-9a-fA-F]{4}")
+# how strict JSON can start; other starts (single quotes, bare words) skip the C decoder
+_STRICT_START: Final = re.compile(r'\{\s*["}]|\[\s*(?:[\]\[{"\d-]|true|false|null)|["\d-]|true|false|null')
+
+
+def _run_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """Where a run of `pattern` (which may match empty) starting at `pos` ends."""
+    found = pattern.match(text, pos)
+    return pos if found is None else found.end()
+
+
+# opening quote -> closing quote
+_CLOSERS: Final = {'"': '"', "'": "'", "\u201c": "\u201d", "\u201d": "\u201d", "\u2018": "\u2019", "\u2019": "\u2019"}
+# closers that also serve as apostrophes: they close only where a value or key can end
+_APOSTROPHES: Final = frozenset("'\u2019")
+_CHUNKS: Final = {q: re.compile(f"[^{re.escape(q)}\\\\\\x00-\\x1f]*") for q in set(_CLOSERS.values())}
+_ESCAPES: Final = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+_LITERALS: Final[dict[str, tuple[Any, RepairKind | None, str]]] = {
+    "true": (True, None, ""),
+    "false": (False, None, ""),
+    "null": (None, None, ""),
+    "True": (True, RepairKind.PYTHON_LITERAL, "True read as true"),
+    "False": (False, RepairKind.PYTHON_LITERAL, "False read as false"),
+    "None": (None, RepairKind.PYTHON_LITERAL, "None read as null"),
+    "undefined": (None, RepairKind.JS_LITERAL, "undefined read as null"),
+    "NaN": (None, RepairKind.JS_LITERAL, "NaN read as null"),
+    "Infinity": (None, RepairKind.JS_LITERAL, "Infinity read as null"),
+    "+Infinity": (None, RepairKind.JS_LITERAL, "+Infinity read as null"),
+    "-Infinity": (None, RepairKind.JS_LITERAL, "-Infinity read as null"),
+}
+
+_NOT_A_VALUE: Final = frozenset(",:]})")
+_DELIMITERS: Final = frozenset(" \t\r\n,]})")
+
+# --- parser state ---------------------------------------------------------------------------------
+
+_OBJ: Final = 0
+_ARR: Final = 1
+_CALL_FRAME: Final = 2
+
+_FIRST: Final = 0  # just opened
+_AFTER_COMMA: Final = 1
+_AFTER_VALUE: Final = 2
+_VALUE: Final = 3  # object: key read, value expected
+
+
+class _Dropped:
+    """Marks an item that was not delivered (elided, incomplete)."""
+
+
+_DROPPED: Final = _Dropped()
+_NO_LIMIT: Final = 1 << 62
+
+
+class _Frame:
+    """An open object, array or wrapper call."""
+
+    __slots__ = ("has_value", "key", "kind", "name", "part", "path", "state", "value")
+
+    def __init__(self, kind: int, part: str | int | None, value: Any, name: str = "") -> None:
+        self.kind = kind
+        self.part = part  # key or index in the parent; None at the root and inside a wrapper call
+        self.value = value
+        self.state = _FIRST
+        self.key: str | None = None
+        self.has_value = False
+        self.name = name
+        self.path: str | None = None  # its JSON path, once asked for
+
+
+_StringNotes = list[tuple[RepairKind, str]]
+
+
+class _Parser:
+    """Reads one value from a position, iteratively (deep nesting cannot exhaust the stack)."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._n = len(text)
+        self._pos = 0
+        self._stack: list[_Frame] = []
+        self._repairs: list[Repair] = []
+        self._result: Any = None
+        self._done = False
+        self._truncated = False
+        self._cut_path: str | None = None
+        self._fast_off = _NO_LIMIT  # no C-decoder attempts deeper than this (a too-deep subtree)
+        self._fast_budget = 4 * self._n + 65536  # characters failed C-decoder attempts may cost
+        self._start = 0
+
+    # -- driver
+
+    def parse(self, pos: int) -> Parsed:
+        self._pos = pos
+        self._skip(value_pos=True)
+        if self._pos >= self._n:
+            raise LenientParseError("no JSON value", pos)
+        self._start = self._pos
+        self._begin_value(None)
+        while not self._done:
+            self._step()
+        return Parsed(self._result, self._start, self._pos, self._repairs, not self._truncated)
+
+    def _step(self) -> None:
+        frame = self._stack[-1]
+        self._skip(value_pos=frame.state == _VALUE if frame.kind == _OBJ else frame.state != _AFTER_VALUE)
+        if self._pos >= self._n:
+            self._finish_at_end()
+            return
+        if frame.kind == _ARR:
+            self._step_array(frame)
+        elif frame.kind == _OBJ:
+            self._step_object(frame)
+        else:
+            self._step_call(frame)
+
+    def _punctuation(self, frame: _Frame, closer: str, expected: str) -> bool:
+        """Consume `closer` or a comma at the current position, if one is there."""
+        pos = self._pos
+        c = self._text[pos]
+        if c == closer:
+            if frame.state == _AFTER_COMMA:
+                self._record(RepairKind.TRAILING_COMMA, self._path(), f"comma before {closer}")
+            self._close(frame, pos + 1)
+            return True
+        if c == ",":
+            if frame.state != _AFTER_VALUE:
+                raise LenientParseError(f"expected {expected}, found ','", pos)
+            frame.state = _AFTER_COMMA
+            self._pos = pos + 1
+            return True
+        return False
+
+    def _step_array(self, frame: _Frame) -> None:
+        if self._punctuation(frame, "]", "a value"):
+            return
+        pos = self._pos
+        c = self._text[pos]
+        index = len(frame.value)
+        if self._ellipsis():
+            self._record(RepairKind.ELLIPSIS, self._path(index), "elided items dropped")
+            frame.state = _AFTER_VALUE
+            return
+        if c in _NOT_A_VALUE:
+            raise LenientParseError(f"expected a value or ']', found {c!r}", pos)
+        if frame.state == _AFTER_VALUE:
+            self._record(RepairKind.MISSING_COMMA, self._path(index), "comma inserted")
+        frame.state = _AFTER_VALUE
+        self._begin_value(index)
+
+    def _step_object(self, frame: _Frame) -> None:
+        text, pos = self._text, self._pos
+        c = text[pos]
+        if frame.state == _VALUE:
+            if self._ellipsis():
+                self._record(RepairKind.ELLIPSIS, self._path(frame.key), "elided value dropped with its key")
+                frame.key = None
+                frame.state = _AFTER_VALUE
+                return
+            if c in _NOT_A_VALUE:
+                raise LenientParseError(f"expected a value, found {c!r}", pos)
+            frame.state = _AFTER_VALUE
+            self._begin_value(frame.key)
+            return
+        if self._punctuation(frame, "}", "a key"):
+            return
+        if self._ellipsis():
+            self._record(RepairKind.ELLIPSIS, self._path(), "elided members dropped")
+            frame.state = _AFTER_VALUE
+            return
+        missing_comma = frame.state == _AFTER_VALUE
+        key, notes, closed = self._read_key()
+        if missing_comma or notes:
+            path = self._path(key)
+            if missing_comma:
+                self._record(RepairKind.MISSING_COMMA, path, "comma inserted")
+            for kind, detail in notes:
+                self._record(kind, path, f"{detail} (key)" if detail else "key")
+        frame.key = key
+        frame.state = _VALUE
+        if not closed:
+            return  # the text ended inside the key: the next step closes everything
+        self._skip(value_pos=False)
+        if self._pos >= self._n:
+            return
+        if text[self._pos] != ":":
+            raise LenientParseError(f"expected ':' after key {key!r}", self._pos)
+        self._pos += 1
+
+    def _step_call(self, frame: _Frame) -> None:
+        pos = self._pos
+        c = self._text[pos]
+        if frame.state == _FIRST:
+            if c in _NOT_A_VALUE:
+                raise LenientParseError(f"expected a value inside {frame.name}(), found {c!r}", pos)
+            frame.state = _AFTER_VALUE
+            self._begin_value(None)
+            return
+        if c != ")":
+            raise LenientParseError(f"expected ')' closing {frame.name}(", pos)
+        self._close(frame, pos + 1)
+        if self._done:  # a top-level call: JSONP ends with ';'
+            end = _run_end(_SPACES, self._text, self._pos)
+            if end < self._n and self._text[end] == ";":
+                self._pos = end + 1
+
+    def _close(self, frame: _Frame, end: int) -> None:
+        self._pos = end
+        self._stack.pop()
+        if len(self._stack) <= self._fast_off:
+            self._fast_off = _NO_LIMIT
+        self._deliver(frame.value if frame.kind != _CALL_FRAME or frame.has_value else _DROPPED)
+
+    def _deliver(self, value: Any) -> None:
+        stack = self._stack
+        if not stack:
+            if value is _DROPPED:
+                raise LenientParseError("no complete JSON value", self._start)
+            self._result = value
+            self._done = True
+            return
+        frame = stack[-1]
+        if frame.kind == _ARR:
+            if value is not _DROPPED:
+                frame.value.append(value)
+        elif frame.kind == _OBJ:
+            if value is not _DROPPED:
+                frame.value[frame.key] = value
+            frame.key = None
+        elif value is not _DROPPED:
+            frame.value = value
+            frame.has_value = True
+
+    def _finish_at_end(self) -> None:
+        """The text ended inside the value: drop what is incomplete, close what is open."""
+        closed: list[str] = []
+        if self._cut_path is not None:
+            cut_path = self._cut_path
+            closed.append("string")
+        else:
+            cut_path = self._path()
+        stack = self._stack
+        while stack:
+            frame = stack[-1]
+            if frame.kind == _OBJ:
+                if frame.key is not None:
+                    self._record(RepairKind.INCOMPLETE_ITEM, self._path(frame.key), "key without a value")
+                    frame.key = None
+                closed.append("object")
+            elif frame.kind == _ARR:
+                closed.append("array")
+            else:
+                closed.append(f"{frame.name}()")
+                if not frame.has_value:
+                    self._record(RepairKind.INCOMPLETE_ITEM, self._path(), f"{frame.name}() without a value")
+            self._close(frame, self._n)
+        self._record(RepairKind.TRUNCATED, cut_path, "text ended; closed " + ", ".join(closed))
+        self._truncated = True
+
+    # -- values
+
+    def _begin_value(self, part: str | int | None) -> None:
+        """Read the value at the current position: deliver a scalar or open a container."""
+        text, pos = self._text, self._pos
+        c = text[pos]
+        if c == "{" or c == "[":
+            if (
+                self._stack
+                and len(self._stack) <= self._fast_off
+                and self._fast_budget > 0
+                and _STRICT_START.match(text, pos)
+            ):
+                try:
+                    value, end = _DECODER.raw_decode(text, pos)
+                except RecursionError:
+                    self._fast_off = len(self._stack)
+                except json.JSONDecodeError as exc:
+                    # building the error scans the text up to it: bound the total spent on failures
+                    self._fast_budget -= exc.pos
+                except ValueError:
+                    pass
+                else:
+                    self._pos = end
+                    self._deliver(value)
+                    return
+            self._pos = pos + 1
+            if c == "{":
+                self._stack.append(_Frame(_OBJ, part, {}))
+            else:
+                self._stack.append(_Frame(_ARR, part, []))
+            return
+        if c in _CLOSERS:
+            string, notes, closed = self._read_string()
+            path = self._path(part)
+            for kind, detail in notes:
+                self._record(kind, path, detail)
+            if not closed:
+                if self._stack:
+                    self._cut_path = path
+                else:
+                    self._record(RepairKind.TRUNCATED, path, "text ended; closed string")
+                    self._truncated = True
+            self._deliver(string)
+            return
+        self._begin_bare(part)
+
+    def _begin_bare(self, part: str | int | None) -> None:
+        """A value that does not start with a quote or bracket: number, literal, wrapper call, bare text."""
+        text, pos, n = self._text, self._pos, self._n
+        c = text[pos]
+        if c in _NOT_A_VALUE:
+            raise LenientParseError(f"expected a value, found {c!r}", pos)
+        top = not self._stack
+        number = _NUMBER.match(text, pos)
+        if number is not None:
+            token, end = number.group(), number.end()
+            if end >= n and token[-1] == ".":
+                self._incomplete(part, f"partial number {token!r}")
+                return
+            if (end >= n or self._delimits(end)) and not _LEADING_ZERO.match(token):
+                self._number(token, part)
+                self._pos = end
+                return
+        if _PARTIAL_NUMBER.fullmatch(text, pos):
+            self._incomplete(part, f"partial number {text[pos:]!r}")
+            return
+        word = _WORD.match(text, pos)
+        if word is not None:
+            name, end = word.group(), word.end()
+            literal = _LITERALS.get(name)
+            if literal is not None and self._delimits(end):
+                value, kind, detail = literal
+                if kind is not None:
+                    self._record(kind, self._path(part), detail)
+                self._pos = end
+                self._deliver(value)
+                return
+            if end >= n and any(lit.startswith(name) for lit in _LITERALS):
+                self._incomplete(part, f"partial literal {name!r}")
+                return
+        call = _CALL.match(text, pos)
+        if call is not None:
+            name = call.group(1)
+            self._record(RepairKind.WRAPPER_CALL, self._path(part), f"{name}(...) unwrapped")
+            self._stack.append(_Frame(_CALL_FRAME, part, None, name))
+            self._pos = call.end()
+            return
+        if top or self._stack[-1].kind == _CALL_FRAME:
+            raise LenientParseError("no JSON value", pos)
+        raw = text[pos : _run_end(_UNQUOTED, text, pos)]
+        comment = _INLINE_COMMENT.search(raw)
+        if comment is not None:
+            raw = raw[: comment.start()]
+        value = raw.strip()
+        if not value:  # only unusual spaces: no value at all
+            raise LenientParseError("expected a value", pos)
+        self._record(RepairKind.UNQUOTED_STRING, self._path(part), "bare text read as a string")
+        self._pos = pos + len(raw)
+        self._deliver(value)
+
+    def _number(self, token: str, part: str | int | None) -> None:
+        if _ODD_NUMBER.search(token):
+            self._record(RepairKind.NUMBER_FORMAT, self._path(part), f"{token} read as a number")
+        try:
+            value: int | float = float(token) if "." in token or "e" in token or "E" in token else int(token)
+        except ValueError as exc:  # more digits than Python converts
+            raise LenientParseError(str(exc), self._pos) from None
+        self._deliver(value)
+
+    def _incomplete(self, part: str | int | None, detail: str) -> None:
+        """The text ends inside a value that cannot stand as it is: drop it."""
+        if not self._stack:
+            raise LenientParseError(f"no complete JSON value ({detail})", self._pos)
+        self._record(RepairKind.INCOMPLETE_ITEM, self._path(part), detail)
+        self._pos = self._n
+        self._deliver(_DROPPED)
+
+    def _ellipsis(self) -> bool:
+        """Skip `...` or `…` standing for elided items; True if there was one."""
+        found = _ELLIPSIS.match(self._text, self._pos)
+        if found is None or not self._delimits(found.end()):
+            return False
+        self._pos = found.end()
+        return True
+
+    def _delimits(self, i: int) -> bool:
+        """True when a number or literal ending before `i` is complete there."""
+        text = self._text
+        if i >= self._n or text[i] in _DELIMITERS:
+            return True
+        return text[i] == "/" and text[i + 1 : i + 2] in ("/", "*")
+
+    # -- strings and keys
+
+    def _read_key(self) -> tuple[str, _StringNotes, bool]:
+        text, pos = self._text, self._pos
+        if text[pos] in _CLOSERS:
+            key, notes, closed = self._read_string()
+            return key, notes, closed
+        bare = _KEY.match(text, pos)
+        if bare is None:
+            raise LenientParseError(f"expected a key, found {text[pos]!r}", pos)
+        self._pos = bare.end()
+        return bare.group(), [(RepairKind.UNQUOTED_KEY, "")], True
+
+    def _read_string(self) -> tuple[str, _StringNotes, bool]:
+        """The string opening at the current position, the repairs it needed, whether it was closed."""
+        text, n = self._text, self._n
+        opener = text[self._pos]
+        if opener == '"':
+            try:
+                string, end = _scanstring(text, self._pos + 1, True)
+            except ValueError:
+                pass
+            else:
+                self._pos = end
+                return string, [], True
+        closer = _CLOSERS[opener]
+        chunk = _CHUNKS[closer]
+        notes: _StringNotes = []
+        if opener == "'":
+            notes.append((RepairKind.SINGLE_QUOTES, ""))
+        elif opener != '"':
+            notes.append((RepairKind.CURLY_QUOTES, f"{opener}...{closer}"))
+        parts: list[str] = []
+        controls = 0
+        escapes: list[str] = []
+        pos = self._pos + 1
+        closed = False
+        while True:
+            run_end = _run_end(chunk, text, pos)
+            parts.append(text[pos:run_end])
+            pos = run_end
+            if pos >= n:
+                break
+            c = text[pos]
+            if c == closer:
+                if closer in _APOSTROPHES and not self._quote_closes(pos + 1):
+                    parts.append(c)
+                    pos += 1
+                    continue
+                pos += 1
+                closed = True
+                break
+            if c != "\\":
+                parts.append(c)  # a raw control character, kept as it is
+                controls += 1
+                pos += 1
+                continue
+            if pos + 1 >= n:
+                pos = n  # the text ended on the backslash
+                break
+            e = text[pos + 1]
+            if e in _ESCAPES:
+                parts.append(_ESCAPES[e])
+                pos += 2
+            elif e == "u":
+                hex4 = _HEX4.match(text, pos + 2)
+                if hex4 is None:
+                    if pos + 6 > n and all(h in "0123456789abcdefABCDEF" for h in text[pos + 2 :]):
+                        pos = n  # the text ended inside the escape
+                        break
+                    parts.append("\\u")
+                    escapes.append("\\u")
+                    pos += 2
+                    continue
+                code = int(hex4.group(), 16)
+                pos += 6
+                if 0xD800 <= code <= 0xDBFF and text.startswith("\\u", pos):
+                    low = _HEX4.match(text, pos + 2)
+                    if low is not None and 0xDC00 <= int(low.group(), 16) <= 0xDFFF:
+                        code = 0x10000 + (((code - 0xD800) << 10) | (int(low.group(), 16) - 0xDC00))
+                        pos += 6
+                parts.append(chr(code))
+            elif e == closer or e in "'\"":
+                if e != closer and opener == '"':
+                    escapes.append(f"\\{e} read as {e}")
+                parts.append(e)
+                pos += 2
+            else:
+                parts.append("\\" + e)
+                escapes.append("\\" + e)
+                pos += 2
+        self._pos = pos
+        if controls:
+            notes.append((RepairKind.CONTROL_CHARACTER, f"{controls} raw control character(s) kept"))
+        if escapes:
+            notes.append((RepairKind.INVALID_ESCAPE, "kept literally: " + ", ".join(escapes)))
+        return "".join(parts), notes, closed
+
+    def _quote_closes(self, i: int) -> bool:
+        """True when a quote that doubles as an apostrophe, just before `i`, ends the string."""
+        text = self._text
+        i = _run_end(_SPACES, text, i)
+        if i >= self._n:
+            return True
+        c = text[i]
+        if c in ",:]})\n\r#":
+            return True
+        return c == "/" and text[i + 1 : i + 2] in ("/", "*")
+
+    # -- whitespace, comments, paths
+
+    def _skip(self, value_pos: bool) -> None:
+        """Skip whitespace and comments; a `#` directly followed by text at a value position is a value."""
+        text, n = self._text, self._n
+        pos = self._pos
+        while True:
+            pos = _run_end(_WS, text, pos)
+            if pos >= n:
+                break
+            c = text[pos]
+            nxt = text[pos + 1 : pos + 2]
+            if (c == "/" and nxt == "/") or (c == "#" and (not value_pos or nxt in ("", " ", "\t", "\r", "\n", "#"))):
+                end = text.find("\n", pos)
+                pos = n if end < 0 else end
+                self._record(RepairKind.COMMENT, self._path(), f"{c}{nxt if c == '/' else ''} comment removed")
+            elif c == "/" and nxt == "*":
+                end = text.find("*/", pos + 2)
+                pos = n if end < 0 else end + 2
+                self._record(RepairKind.COMMENT, self._path(), "/* */ comment removed")
+            else:
+                break
+        self._pos = pos
+
+    def _path(self, part: str | int | None = None) -> str:
+        """The JSON path of the innermost open value, extended by `part`."""
+        stack = self._stack
+        path = "$"
+        if stack:
+            top = stack[-1]
+            if top.path is None:
+                below = len(stack) - 1
+                while below >= 0 and stack[below].path is None:
+                    below -= 1
+                pieces = ["$" if below < 0 else str(stack[below].path)]
+                pieces.extend(join_path("", f.part) for f in stack[below + 1 :] if f.part is not None)
+                top.path = "".join(pieces)
+            path = top.path
+        return path if part is None else path + join_path("", part)
+
+    def _record(self, kind: RepairKind, path: str, detail: str) -> None:
+        self._repairs.append(Repair(kind, path, detail))
+
+
+def parse_lenient(text: str, pos: int = 0) -> Parsed:
+    """Read the JSON value at `pos` (after whitespace and comments), repairing what models get wrong.
+
+    Valid JSON comes back exactly as `json.loads` reads it, with no repair. Otherwise every repair
+    is listed with its JSON path; `complete` is False when the text ended inside the value, which is
+    then closed as far as it went. Raises LenientParseError when no value can be read at `pos`.
+    """
+    start = _run_end(_WS, text, pos)
+    if _STRICT_START.match(text, start):
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            return Parsed(value, start, end, [], True)
+    return _Parser(text).parse(pos)
