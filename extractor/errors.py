@@ -66,7 +66,14 @@ class ErrorDetail:
 
 
 class ExtractorError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    Raised by an extraction, it also carries what the extraction cost before it failed:
+    `usage` (tokens, USD) and `attempts` (one entry per request).
+    """
+
+    usage: Any = None
+    attempts: Any = None
 
 
 class ConfigurationError(ExtractorError):

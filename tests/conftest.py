@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["extractor.testing.fixtures"]
+
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 
 

@@ -1,0 +1,184 @@
+"""Extraction throughput against the project's test server, beside instructor and a bare aiohttp loop.
+
+The test server (`python -m extractor.testing`) runs in its own process and answers every request
+after a fixed latency with a schema-valid instance. Three clients do the same work, N requests
+with C in flight:
+
+- `extractor`: `Extractor.aextract(Invoice, text)` in json_schema mode;
+- `instructor`: `instructor.from_openai(AsyncOpenAI(...), mode=JSON_SCHEMA)` with `response_model=Invoice`
+  (installed only for this benchmark: `pip install instructor`; skipped when absent);
+- `bare aiohttp`: the same request body POSTed with `aiohttp`, the answer validated with
+  `Invoice.model_validate_json`, nothing else: the yardstick of what this machine allows.
+
+    python benchmarks/throughput.py                   # 0 ms and 100 ms latency
+    python benchmarks/throughput.py --latency 0.1 --requests 1280 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel
+
+from extractor import Extractor
+
+MODEL = "mistralai/mistral-small-2603"
+TEXT = "Invoice INV-2024-0042 from ACME GmbH, issued 2024-03-01, total 169.58 EUR, due 2024-03-31."
+
+
+class Invoice(BaseModel):
+    number: str
+    seller: str
+    issued: str
+    total: float
+    currency: str
+    due: str | None = None
+
+
+def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "extractor.testing", "--port", "0", "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    return proc, line.rsplit(" ", 1)[-1]
+
+
+async def run_batch(requests: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> float:
+    """Requests per second for `requests` calls of `one`, `concurrency` at a time."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while True:
+            try:
+                i = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return requests / (time.perf_counter() - started)
+
+
+async def measure(name: str, base_url: str, requests: int, concurrency: int, repeats: int) -> list[float] | None:
+    figures: list[float] = []
+    if name == "extractor":
+        ex = Extractor(model=MODEL, base_url=base_url, api_key="bench", mode="json_schema", max_connections=concurrency)
+
+        async def one(i: int) -> Any:
+            return await ex.aextract(Invoice, TEXT)
+
+        await run_batch(concurrency, concurrency, one)  # warm up: connections, schema cache
+        for _ in range(repeats):
+            figures.append(await run_batch(requests, concurrency, one))
+        await ex.aclose()
+    elif name == "instructor":
+        try:
+            import instructor
+            import openai
+        except ImportError:
+            return None
+        oai = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+        client = instructor.from_openai(oai, mode=instructor.Mode.JSON_SCHEMA)
+
+        async def one(i: int) -> Any:
+            return await client.chat.completions.create(
+                model=MODEL, response_model=Invoice, messages=[{"role": "user", "content": TEXT}], max_retries=0
+            )
+
+        await run_batch(concurrency, concurrency, one)
+        for _ in range(repeats):
+            figures.append(await run_batch(requests, concurrency, one))
+        await oai.close()
+    else:
+        body = json.dumps(
+            {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": TEXT}],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "Invoice", "strict": True, "schema": Invoice.model_json_schema()},
+                },
+            }
+        )
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(i: int) -> Any:
+                async with session.post(
+                    f"{base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    data = await response.json()
+                return Invoice.model_validate_json(data["choices"][0]["message"]["content"])
+
+            await run_batch(concurrency, concurrency, one)
+            for _ in range(repeats):
+                figures.append(await run_batch(requests, concurrency, one))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, action="append", help="server latency in seconds (repeatable)")
+    parser.add_argument(
+        "--requests", type=int, default=None, help="requests per run (default: 640 at 100 ms, 2000 at 0)"
+    )
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    latencies = args.latency or [0.0, 0.1]
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "concurrency": args.concurrency,
+        "runs": [],
+    }
+    for latency in latencies:
+        requests = args.requests or (2000 if latency == 0 else max(640, int(args.concurrency / latency * 2)))
+        proc, base_url = start_server(latency)
+        try:
+            row: dict[str, Any] = {"latency": latency, "requests": requests}
+            for name in ("bare aiohttp", "extractor", "instructor"):
+                figures = asyncio.run(measure(name, base_url, requests, args.concurrency, args.repeats))
+                row[name] = None if figures is None else {"best": max(figures), "median": statistics.median(figures)}
+            report["runs"].append(row)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{report['machine']['cpus']} CPUs, Python {report['machine']['python']}, {args.concurrency} in flight")
+    for row in report["runs"]:
+        latency = row["latency"]
+        ideal = f" (ideal {args.concurrency / latency:.0f}/s)" if latency else ""
+        print(f"\nserver latency {latency * 1000:.0f} ms, {row['requests']} requests{ideal}:")
+        for name in ("bare aiohttp", "extractor", "instructor"):
+            fig = row[name]
+            shown = "not installed" if fig is None else f"{fig['best']:8.0f} req/s best, {fig['median']:8.0f} median"
+            print(f"  {name:13s} {shown}")
+        ours, bare, inst = row["extractor"], row["bare aiohttp"], row["instructor"]
+        print(f"  extractor / bare aiohttp = {ours['median'] / bare['median']:.2f}")
+        if inst:
+            print(f"  extractor / instructor   = {ours['median'] / inst['median']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The mode interface: how a request asks for structured output, and how the answer is read back."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..schema import CompiledSchema
+
+__all__ = ["Message", "Mode", "ModeAnswer", "assistant_echo", "content_text", "with_schema_instructions"]
+
+Message = dict[str, Any]
+
+_REGISTRY: dict[str, type[Mode]] = {}
+
+
+@dataclass(frozen=True)
+class ModeAnswer:
+    """What a mode read from the assistant's message: the JSON text, or the model's refusal."""
+
+    text: str | None
+    refusal: str | None = None
+
+
+class Mode(ABC):
+    """One way of asking for structured output. Subclasses register themselves by `name`."""
+
+    name: ClassVar[str]
+    #: the `supported_parameters` entry a model must list for `auto` to choose this mode (None: any model)
+    needs: ClassVar[str | None]
+    #: preference for `auto` and the order of falling back (lower first)
+    rank: ClassVar[int]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _REGISTRY[cls.name] = cls
+
+    @abstractmethod
+    def request(self, schema: CompiledSchema[Any], messages: list[Message]) -> tuple[dict[str, Any], list[Message]]:
+        """The body fields this mode sets, and the messages to send (a new list when it adds to them)."""
+
+    def read(self, message: Mapping[str, Any]) -> ModeAnswer:
+        """The answer text (or refusal) in the assistant's message."""
+        refusal = message.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            return ModeAnswer(None, refusal)
+        return ModeAnswer(content_text(message.get("content")))
+
+    def reask(self, message: Mapping[str, Any], feedback: str) -> list[Message]:
+        """The messages that follow a failed answer: the answer as it came, then what was wrong."""
+        return [assistant_echo(message), {"role": "user", "content": feedback}]
+
+    def __repr__(self) -> str:
+        return f"<mode {self.name}>"
+
+
+def registered_modes() -> dict[str, type[Mode]]:
+    """Every mode by name, in order of preference."""
+    return dict(sorted(_REGISTRY.items(), key=lambda item: item[1].rank))
+
+
+def content_text(content: Any) -> str | None:
+    """Message content as text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text") for p in content if isinstance(p, Mapping) and p.get("type") in ("text", "output_text")]
+        texts = [p for p in parts if isinstance(p, str)]
+        return "".join(texts) if texts else None
+    return None
+
+
+def assistant_echo(message: Mapping[str, Any]) -> Message:
+    """The assistant's message as it must go back in a follow-up: content, tool calls and
+    `reasoning_details` exactly as received."""
+    echo: Message = {"role": "assistant", "content": message.get("content")}
+    for key in ("tool_calls", "reasoning_details"):
+        if message.get(key):
+            echo[key] = message[key]
+    return echo
+
+
+def with_schema_instructions(schema: CompiledSchema[Any], messages: list[Message]) -> list[Message]:
+    """A copy of `messages` whose system message asks for JSON following `schema` (shown in a fence)."""
+    text = (
+        "Reply with a single JSON object that follows this JSON Schema, and nothing else: no prose, "
+        "no code fence around it.\n```json\n" + json.dumps(schema.json_schema, ensure_ascii=False) + "\n```"
+    )
+    if messages and messages[0].get("role") in ("system", "developer") and isinstance(messages[0].get("content"), str):
+        first = {**messages[0], "content": f"{messages[0]['content']}\n\n{text}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": text}, *messages]

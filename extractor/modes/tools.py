@@ -1,0 +1,49 @@
+"""`tools` mode: one function tool whose parameters are the compiled schema, and a forced call."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from ..schema import CompiledSchema
+from .base import Message, Mode, ModeAnswer, assistant_echo, content_text
+
+
+class ToolsMode(Mode):
+    name: ClassVar[str] = "tools"
+    needs: ClassVar[str | None] = "tools"
+    rank: ClassVar[int] = 1
+
+    def request(self, schema: CompiledSchema[Any], messages: list[Message]) -> tuple[dict[str, Any], list[Message]]:
+        function = {
+            "name": schema.name,
+            "description": "Record the information extracted from the input.",
+            "parameters": schema.json_schema,
+            "strict": schema.strict,
+        }
+        body = {
+            "tools": [{"type": "function", "function": function}],
+            "tool_choice": {"type": "function", "function": {"name": schema.name}},
+        }
+        return body, messages
+
+    def read(self, message: Mapping[str, Any]) -> ModeAnswer:
+        refusal = message.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            return ModeAnswer(None, refusal)
+        calls = message.get("tool_calls")
+        if isinstance(calls, list) and calls:
+            function = calls[0].get("function", {}) if isinstance(calls[0], Mapping) else {}
+            arguments = function.get("arguments") if isinstance(function, Mapping) else None
+            if isinstance(arguments, str):
+                return ModeAnswer(arguments)
+            if isinstance(arguments, dict):  # some servers send the object itself
+                return ModeAnswer(json.dumps(arguments))
+        return ModeAnswer(content_text(message.get("content")))  # answered in text despite the forced call
+
+    def reask(self, message: Mapping[str, Any], feedback: str) -> list[Message]:
+        calls = message.get("tool_calls")
+        if isinstance(calls, list) and calls and isinstance(calls[0], Mapping) and calls[0].get("id"):
+            return [assistant_echo(message), {"role": "tool", "tool_call_id": calls[0]["id"], "content": feedback}]
+        return super().reask(message, feedback)

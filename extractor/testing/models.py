@@ -1,0 +1,75 @@
+"""The models a test server lists on `GET /models`, and what they cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_SUPPORTED_PARAMETERS", "ModelSpec", "model_object"]
+
+DEFAULT_MODEL = "mistralai/mistral-small-2603"
+
+DEFAULT_SUPPORTED_PARAMETERS: tuple[str, ...] = (
+    "structured_outputs",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "reasoning",
+    "include_reasoning",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model as OpenRouter's catalogue describes it; prices are USD per token."""
+
+    id: str
+    context_length: int = 262144
+    max_completion_tokens: int | None = None
+    prompt_price_per_token: float = 0.15e-6
+    completion_price_per_token: float = 0.60e-6
+    supported_parameters: list[str] = field(default_factory=lambda: list(DEFAULT_SUPPORTED_PARAMETERS))
+    input_modalities: list[str] = field(default_factory=lambda: ["text", "image"])
+    name: str | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What a call with these token counts costs, in USD."""
+        total = prompt_tokens * self.prompt_price_per_token + completion_tokens * self.completion_price_per_token
+        return round(total, 12)
+
+
+def _price(value: float) -> str:
+    """A price as OpenRouter spells it: a plain decimal string, never an exponent (`"0.00000015"`)."""
+    text = format(Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def model_object(spec: ModelSpec) -> dict[str, Any]:
+    """The entry for `spec` in the `data` list of `GET /models`, in OpenRouter's shape."""
+    return {
+        "id": spec.id,
+        "name": spec.name or spec.id,
+        "context_length": spec.context_length,
+        "pricing": {
+            "prompt": _price(spec.prompt_price_per_token),
+            "completion": _price(spec.completion_price_per_token),
+        },
+        "top_provider": {
+            "context_length": spec.context_length,
+            "max_completion_tokens": spec.max_completion_tokens,
+            "is_moderated": False,
+        },
+        "supported_parameters": list(spec.supported_parameters),
+        "architecture": {
+            "input_modalities": list(spec.input_modalities),
+            "output_modalities": ["text"],
+        },
+    }

@@ -1,0 +1,313 @@
+"""`TestServer`: an OpenAI-compatible (OpenRouter-shaped) HTTP server on loopback, for offline tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from .answers import Answer, build_answer, completion_body, error_body, error_chunk, sse, stream_chunks
+from .models import DEFAULT_MODEL, ModelSpec, model_object
+from .recorded import RecordedRequest
+from .replies import Reply, status_phrase
+
+__all__ = ["Handler", "TestServer"]
+
+Handler = Callable[[RecordedRequest], "Reply | None"]
+
+logger = logging.getLogger("extractor.testing")
+
+_JSON = "application/json"
+_SHUTDOWN_TIMEOUT = 0.25  # seconds in-flight requests get when the server stops
+_AUTH_ERROR = {"code": 401, "message": "No auth credentials found"}
+
+
+class TestServer:
+    """An OpenAI-compatible chat-completions server on 127.0.0.1, run on its own thread.
+
+    Answers `POST .../chat/completions` with scripted replies (`handler`, then `queue`) or, by default,
+    a schema-valid instance of the request's schema in the request's mode; lists `models` on
+    `GET .../models`; records every request (unless `record` is False, for long benchmark runs).
+    Usable from sync and async tests alike, as a (sync or async) context manager or with `start()` / `stop()`.
+
+    `api_key`: required as `Authorization: Bearer <key>` on chat completions (401 otherwise);
+    `latency`: seconds added before every chat-completions answer; `port`: 0 picks a free one.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        *,
+        models: list[ModelSpec] | None = None,
+        api_key: str | None = None,
+        latency: float = 0.0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        record: bool = True,
+    ) -> None:
+        self.models: list[ModelSpec] = list(models) if models is not None else [ModelSpec(DEFAULT_MODEL)]
+        self.api_key = api_key
+        self.latency = latency
+        self.host = host
+        self.record = record
+        self.handler: Handler | None = None
+        self._port = port
+        self._bound_port: int | None = None
+        self._lock = threading.Lock()
+        self._queue: deque[Reply] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._generations = itertools.count(1)
+        self._calls = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.BaseRunner | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting requests."""
+        return self._bound_port is not None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (raises RuntimeError before `start`)."""
+        if self._bound_port is None:
+            raise RuntimeError("the test server is not running: call start() first")
+        return self._bound_port
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, e.g. `http://127.0.0.1:PORT/v1` (raises RuntimeError before `start`)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> None:
+        """Start serving in a background daemon thread; returns once the port is bound. No-op when running."""
+        if self._thread is not None:
+            return
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=self._run_loop, args=(loop,), name="extractor-test-server", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            self._bound_port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; in-flight requests are cut off shortly. No-op when stopped."""
+        loop, thread, runner = self._loop, self._thread, self._runner
+        if loop is None or thread is None:
+            return
+        try:
+            if runner is not None:
+                with contextlib.suppress(Exception):
+                    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+            self._loop = self._thread = self._runner = None
+            self._bound_port = None
+
+    def __enter__(self) -> TestServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> TestServer:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+
+    async def _serve(self) -> int:
+        server = web.Server(self._dispatch, access_log=None)
+        runner = web.ServerRunner(server, shutdown_timeout=_SHUTDOWN_TIMEOUT)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, self.host, self._port)
+        await site.start()
+        return int(runner.addresses[0][1])
+
+    # --- scripting and recording ------------------------------------------------------------
+
+    def queue(self, *replies: Reply) -> None:
+        """Script the next chat-completions answers, first in first out, one consumed per request."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    @property
+    def pending(self) -> int:
+        """How many queued replies are not consumed yet."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in order (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        """The `POST .../chat/completions` requests received so far, in order."""
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
+
+    def reset(self) -> None:
+        """Forget the queued replies, the handler and the recorded requests."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+        self.handler = None
+
+    def _next_reply(self, request: RecordedRequest) -> Reply:
+        handler = self.handler
+        if handler is not None:
+            reply = handler(request)
+            if reply is not None:
+                return reply
+        with self._lock:
+            return self._queue.popleft() if self._queue else Reply()
+
+    def _spec(self, model: str | None) -> ModelSpec:
+        for spec in self.models:
+            if spec.id == model:
+                return spec
+        return self.models[0] if self.models else ModelSpec(model or DEFAULT_MODEL)
+
+    # --- HTTP -----------------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
+        body = await request.content.read()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        recorded = RecordedRequest(request.method, request.path, headers, body, parsed)
+        if self.record:
+            with self._lock:
+                self._requests.append(recorded)
+        path = request.path.rstrip("/")
+        if path.endswith("/chat/completions"):
+            if request.method != "POST":
+                return _json_error(405, "Method Not Allowed")
+            return await self._chat(request, recorded)
+        if path.endswith("/models"):
+            if request.method != "GET":
+                return _json_error(405, "Method Not Allowed")
+            return _json_response(200, {"data": [model_object(spec) for spec in self.models]})
+        return _json_error(404, "Not Found")
+
+    async def _chat(self, request: web.BaseRequest, recorded: RecordedRequest) -> web.StreamResponse:
+        if self.api_key is not None and recorded.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _json_response(401, {"error": dict(_AUTH_ERROR)})
+        try:
+            reply = self._next_reply(recorded)
+        except Exception as exc:
+            logger.exception("the test server's handler raised")
+            return _json_error(500, f"the test server's handler raised {type(exc).__name__}: {exc}")
+        wait = self.latency + reply.delay
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if reply.drop:
+            return _drop(request)
+        if reply.body is not None:
+            raw = reply.body.encode() if isinstance(reply.body, str) else reply.body
+            return web.Response(body=raw, status=reply.status, headers={"Content-Type": _JSON, **reply.headers})
+        if reply.status >= 400:
+            body = error_body(reply.status, reply.error, status_phrase(reply.status))
+            return _json_response(reply.status, body, reply.headers)
+        if not isinstance(recorded.json, dict):
+            return _json_error(400, "the request body is not a JSON object")
+        generation = f"gen-{next(self._generations)}"
+        answer = build_answer(reply, recorded, self._spec(recorded.model), generation, f"call_{next(self._calls)}")
+        if recorded.stream:
+            return await _stream(request, reply, answer)
+        return _json_response(reply.status, completion_body(answer), reply.headers)
+
+
+def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, headers={"Content-Type": _JSON, **(headers or {})}
+    )
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return _json_response(status, error_body(status, None, message))
+
+
+def _drop(request: web.BaseRequest) -> web.StreamResponse:
+    """Close the connection at once; aiohttp then gives up writing the (empty) response silently."""
+    request.protocol.force_close()
+    return web.Response()
+
+
+async def _stream(request: web.BaseRequest, reply: Reply, answer: Answer) -> web.StreamResponse:
+    response = web.StreamResponse(
+        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+    )
+    chunks = stream_chunks(answer, reply.chunk_size)
+    error_after = 0 if answer.error is not None and reply.error_after is None else reply.error_after
+    cut_after = reply.cut_after
+    buffered = reply.chunk_delay == 0
+    pending: list[bytes] = []
+
+    async def send(data: bytes, flush: bool = False) -> None:
+        pending.append(data)
+        if flush or not buffered:
+            await response.write(b"".join(pending))
+            pending.clear()
+
+    try:
+        await response.prepare(request)
+        await send(b": OPENROUTER PROCESSING\n\n")
+        for index in range(len(chunks) + 1):
+            if cut_after is not None and min(cut_after, len(chunks)) == index:
+                await send(b"", flush=True)
+                request.protocol.force_close()  # flushes what was written, then closes: no [DONE]
+                return response
+            if error_after is not None and min(error_after, len(chunks)) == index:
+                await send(sse(error_chunk(answer)), flush=True)
+                return response
+            if index == len(chunks):
+                break
+            if index and reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+            await send(sse(chunks[index]))
+        await send(sse("[DONE]"), flush=True)
+    except ConnectionError:  # the client went away; aiohttp closes the connection
+        pass
+    return response
