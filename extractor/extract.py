@@ -1,23 +1,26 @@
-"""`Extractor`: typed records from text over any OpenAI-compatible endpoint.
+"""`Extractor`: typed records from texts, documents and images over any OpenAI-compatible endpoint.
 
 The attempt loop is async; the sync methods run it on a background loop (`_portal`). One
 extraction: choose the mode, send, read the answer with the mode, parse it with the compiled
 schema; re-ask with the errors when the answer is invalid (only the latest failure is kept in the
 conversation), retry once with more room when the answer was cut off for length, refuse to
-re-ask a refusal.
+re-ask a refusal. A document too long for one request is split into chunks, each extracted, and
+the results merged; with `evidence=True` every extracted string is looked up in the source text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeGuard, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,8 +39,19 @@ from .errors import (
 )
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
 from .modes import Message, Mode, choose_mode, get_mode, next_mode
-from .results import Attempt, ExtractResult, Usage
+from .results import Attempt, ChunkInfo, ExtractResult, Usage
 from .schema import CompiledSchema, compile_schema
+from .sources import (
+    Chunk,
+    Document,
+    chunk_document,
+    estimate_document_tokens,
+    estimate_tokens,
+    file_parser_plugin,
+    find_evidence,
+    merge_results,
+    to_parts,
+)
 from .transport import ChatResponse, RetryPolicy, Secret, Transport, redact
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor"]
@@ -57,7 +71,17 @@ _ROUTING = ("reasoning", "provider", "plugins")
 _MODE_WORDS = ("response_format", "json_schema", "schema", "structured", "tool", "function", "not supported",
                "unsupported", "json mode", "json_object")  # fmt: skip
 
-Source = str | Sequence[Mapping[str, Any]]
+#: what to extract from: a text, a `Document`, an `Image`, a file path, a list of these (sent in order),
+#: or a list of chat messages (sent as they are)
+Source = str | os.PathLike[str] | Document | Any
+
+#: the options that shape the extraction itself rather than the request body
+_LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "max_chars", "max_tokens_per_request",
+                  "merge", "pdf_engine")  # fmt: skip
+#: a document estimated above this many tokens is checked against the model's context length
+_CHECK_CONTEXT_ABOVE = 8_000
+#: chunks of one document extracted at the same time
+_CHUNK_CONCURRENCY = 4
 
 
 class CallOptions(TypedDict, total=False):
@@ -78,6 +102,11 @@ class CallOptions(TypedDict, total=False):
     provider: dict[str, Any] | None
     plugins: list[dict[str, Any]] | None
     extra_body: dict[str, Any] | None
+    evidence: bool
+    max_chars: int | None
+    max_tokens_per_request: int | None
+    merge: Callable[[list[Any]], Any] | None
+    pdf_engine: str | None
 
 
 @dataclass
@@ -88,6 +117,11 @@ class _Settings:
     instructions: str | None
     params: dict[str, Any] = field(default_factory=dict)
     extra_body: dict[str, Any] = field(default_factory=dict)
+    evidence: bool = False
+    max_chars: int | None = None
+    max_tokens_per_request: int | None = None
+    merge: Callable[[list[Any]], Any] | None = None
+    pdf_engine: str | None = None
 
     def merged(self, options: Mapping[str, Any]) -> _Settings:
         unknown = set(options) - set(CallOptions.__annotations__)
@@ -95,7 +129,7 @@ class _Settings:
             raise ConfigurationError(f"unknown option(s): {', '.join(sorted(unknown))}")
         out = replace(self, params=dict(self.params), extra_body=dict(self.extra_body))
         for key, value in options.items():
-            if key in ("model", "mode", "max_retries", "instructions"):
+            if key in _LOCAL_OPTIONS:
                 setattr(out, key, value)
             elif key == "extra_body":
                 out.extra_body.update(value or {})
@@ -167,6 +201,10 @@ class Extractor:
         provider: dict[str, Any] | None = None,
         plugins: list[dict[str, Any]] | None = None,
         extra_body: dict[str, Any] | None = None,
+        evidence: bool = False,
+        max_chars: int | None = None,
+        max_tokens_per_request: int | None = None,
+        pdf_engine: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -206,7 +244,13 @@ class Extractor:
             instructions=instructions,
             params={k: v for k, v in params.items() if v is not None},
             extra_body=dict(extra_body or {}),
+            evidence=evidence,
+            max_chars=max_chars,
+            max_tokens_per_request=max_tokens_per_request,
+            pdf_engine=pdf_engine,
         )
+        if pdf_engine is not None:
+            file_parser_plugin(pdf_engine)  # an unknown engine is a configuration error now
         extra_headers = dict(headers or {})
         if app_url:
             extra_headers["HTTP-Referer"] = app_url
@@ -263,10 +307,30 @@ class Extractor:
         self, schema: Any, source: Source, **options: Unpack[CallOptions]
     ) -> ExtractResult[Any]: ...
     async def aextract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
-        """The value with everything about how it was obtained: attempts, repairs, usage, cost."""
+        """The value with everything about how it was obtained: attempts, repairs, usage, cost; for a
+        long document the chunks and where each value came from; with `evidence=True`, the evidence."""
         compiled = compile_schema(schema)
         settings = self._settings.merged(options)
-        return await self._run(compiled, self._messages(source, settings), settings)
+        self._check_key()
+        if _is_messages(source):
+            return await self._run(compiled, self._messages(source, settings), settings)
+        document = await _as_document(source)
+        if document is None:  # images, or a list of several sources: sent whole, in order
+            parts = await asyncio.to_thread(to_parts, source)
+            return await self._run(compiled, self._messages(parts, settings), settings)
+        if settings.pdf_engine is not None and document.kind == "pdf" and document.data is not None:
+            plugins = [*(settings.params.get("plugins") or []), file_parser_plugin(settings.pdf_engine)]
+            file_settings = settings.merged({"plugins": plugins})
+            result = await self._run(compiled, self._messages([document.as_file_part()], file_settings), file_settings)
+        else:
+            chunks = await self._chunks(document, compiled, settings)
+            if not chunks:
+                result = await self._run(compiled, self._messages(document.to_parts(), settings), settings)
+            else:
+                result = await self._run_chunks(compiled, document, chunks, settings)
+        if settings.evidence:
+            result.evidence = find_evidence(compiled.dump(result.value), document)
+        return result
 
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """Sync `aextract_result`."""
@@ -298,17 +362,94 @@ class Extractor:
 
     # --- the attempt loop -----------------------------------------------------------------
 
-    def _messages(self, source: Source, settings: _Settings) -> list[Message]:
+    def _messages(self, source: Sequence[Mapping[str, Any]], settings: _Settings) -> list[Message]:
+        """The conversation for `source`: a message list as given, or content parts as one user message;
+        the instructions as the system message unless the messages bring their own."""
         messages: list[Message]
-        if isinstance(source, str):
-            messages = [{"role": "user", "content": source}]
-        elif isinstance(source, Sequence) and all(isinstance(m, Mapping) for m in source):
-            messages = [dict(copy.deepcopy(m)) for m in source if isinstance(m, Mapping)]
+        if _is_messages(source):
+            messages = [dict(copy.deepcopy(m)) for m in source]
+        elif all(p.get("type") == "text" for p in source):
+            messages = [{"role": "user", "content": "\n\n".join(str(p["text"]) for p in source)}]
         else:
-            raise ConfigurationError(f"cannot extract from a {type(source).__name__}; give text or a message list")
+            messages = [{"role": "user", "content": [dict(p) for p in source]}]
         if settings.instructions and not (messages and messages[0].get("role") in ("system", "developer")):
             messages.insert(0, {"role": "system", "content": settings.instructions})
         return messages
+
+    async def _chunks(self, document: Document, schema: CompiledSchema[Any], settings: _Settings) -> list[Chunk]:
+        """The chunks `document` must be split into to fit one request (none when it fits whole)."""
+        max_chars = settings.max_chars
+        max_tokens = settings.max_tokens_per_request
+        estimate = estimate_document_tokens(document)
+        if estimate > _CHECK_CONTEXT_ABOVE:
+            info = await self._catalog.info(settings.model)
+            if info.context_length:
+                answer = settings.params.get("max_tokens") or min(info.max_completion_tokens or 16_384, 16_384)
+                overhead = estimate_tokens(json.dumps(schema.json_schema) + (settings.instructions or "")) + 500
+                room = info.context_length - int(answer) - overhead
+                if room < 1_000:
+                    raise ConfigurationError(
+                        f"{settings.model}'s context ({info.context_length} tokens) leaves no room for a document "
+                        f"beside the schema, instructions and a {answer}-token answer"
+                    )
+                max_tokens = min(max_tokens, room) if max_tokens else room
+        if (max_chars and len(document.text) > max_chars) or (max_tokens and estimate > max_tokens):
+            chunks = chunk_document(document, max_chars=max_chars, max_tokens=max_tokens)
+            log.info("%s: %d characters in %d chunks", document.name, len(document.text), len(chunks))
+            return chunks if len(chunks) > 1 else []
+        return []
+
+    async def _run_chunks(
+        self, schema: CompiledSchema[Any], document: Document, chunks: list[Chunk], settings: _Settings
+    ) -> ExtractResult[Any]:
+        """Each chunk extracted on its own, the values merged (lists joined, first non-null scalars)."""
+        started = time.perf_counter()
+        gate = asyncio.Semaphore(_CHUNK_CONCURRENCY)
+
+        async def one(chunk: Chunk) -> ExtractResult[Any]:
+            note = {"type": "text", "text": f"[Part {chunk.index + 1} of {len(chunks)} of {document.name}]"}
+            async with gate:
+                return await self._run(schema, self._messages([note, *chunk.to_parts()], settings), settings)
+
+        outcomes = await asyncio.gather(*(one(c) for c in chunks), return_exceptions=True)
+        done = [o for o in outcomes if isinstance(o, ExtractResult)]
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        attempts = [a for r in done for a in r.attempts]
+        usage = sum((r.usage for r in done), Usage())
+        for failure in failures:
+            if isinstance(failure, ExtractorError):
+                attempts += failure.attempts or []
+                usage = usage + (failure.usage or Usage())
+        if failures:  # a record from part of a document would be silently incomplete
+            failure = failures[0]
+            if not isinstance(failure, ExtractorError):
+                raise failure
+            index = outcomes.index(failure)
+            failure.args = (f"chunk {index + 1} of {len(chunks)} of {document.name}: {failure}",)
+            raise self._annotate(failure, attempts, usage)
+        merged = merge_results([schema.dump(r.value) for r in done], merge=settings.merge)
+        try:
+            value = schema.check(merged.value)
+        except OutputError as exc:
+            error = OutputInvalidError(f"the merged record of {len(chunks)} chunks does not validate", exc.errors)
+            raise self._annotate(error, attempts, usage) from None
+        for number, attempt in enumerate(attempts, 1):
+            attempt.number = number
+        return ExtractResult(
+            value=value,
+            model=done[0].model,
+            mode=done[-1].mode,
+            attempts=attempts,
+            repairs=[r for result in done for r in result.repairs],
+            usage=usage,
+            latency=time.perf_counter() - started,
+            finish_reason=done[-1].finish_reason,
+            generation_id=done[-1].generation_id,
+            fallbacks=sorted({f for r in done for f in r.fallbacks}),
+            chunks=[ChunkInfo(c.index, c.start, c.end, c.pages) for c in chunks],
+            provenance=merged.provenance,
+            conflicts=merged.conflicts,
+        )
 
     def _check_key(self) -> None:
         if self._secret is None and _needs_key(self.base_url):
@@ -335,7 +476,6 @@ class Extractor:
     async def _run(
         self, schema: CompiledSchema[Any], messages: list[Message], settings: _Settings
     ) -> ExtractResult[Any]:
-        self._check_key()
         started = time.perf_counter()
         mode, auto = await self._mode(settings)
         attempts: list[Attempt] = []
@@ -452,6 +592,27 @@ class Extractor:
         if key and key in str(exc):
             exc.args = tuple(redact(str(a), key) for a in exc.args)
         return exc
+
+
+def _is_messages(source: Any) -> TypeGuard[Sequence[Mapping[str, Any]]]:
+    """Whether `source` is a list of chat messages (dicts with a `role`)."""
+    return (
+        isinstance(source, Sequence)
+        and not isinstance(source, str)
+        and bool(source)
+        and all(isinstance(m, Mapping) and "role" in m for m in source)
+    )
+
+
+async def _as_document(source: Any) -> Document | None:
+    """`source` as one document, when it is one (a text, a `Document`, a file path); else None."""
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, str):
+        return Document.from_text(source)
+    if isinstance(source, os.PathLike):
+        return await asyncio.to_thread(Document.from_path, source)  # CPU work off the event loop
+    return None
 
 
 def _finish_reason(response: ChatResponse) -> str | None:

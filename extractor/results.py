@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .output.repairs import Repair
+from .sources import Evidence
 
-__all__ = ["Attempt", "ExtractResult", "Usage"]
+__all__ = ["Attempt", "ChunkInfo", "ExtractResult", "Usage"]
 
 T = TypeVar("T")
 
@@ -83,6 +84,16 @@ class Attempt:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class ChunkInfo:
+    """One piece of a long document that was extracted on its own: its characters and pages."""
+
+    index: int
+    start: int
+    end: int
+    pages: tuple[int, ...] = ()
+
+
 @dataclass
 class ExtractResult(Generic[T]):
     """The value of an extraction and everything about how it was obtained."""
@@ -98,6 +109,19 @@ class ExtractResult(Generic[T]):
     generation_id: str | None = None
     #: modes abandoned because the endpoint rejected them, with the reason ("json_schema -> tools: ...")
     fallbacks: list[str] = field(default_factory=list)
+    #: for a document split to fit the context: the pieces, in order (empty when sent whole)
+    chunks: list[ChunkInfo] = field(default_factory=list)
+    #: JSON path of each value in the merged record -> index of the chunk it came from
+    provenance: dict[str, int] = field(default_factory=dict)
+    #: JSON path of a field the chunks disagreed on -> every (chunk index, value) offered
+    conflicts: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    #: with `evidence=True`: where each extracted string occurs in the source text (or that it does not)
+    evidence: list[Evidence] | None = None
+
+    @property
+    def unsupported(self) -> list[Evidence]:
+        """The extracted strings not found in the source text (with `evidence=True`)."""
+        return [e for e in self.evidence or [] if not e.found]
 
     @property
     def cost(self) -> float:

@@ -229,6 +229,7 @@ class Transport:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
+        weakref.finalize(self, _close_orphaned, self._clients)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r}, key={'set' if self._secret else 'none'})"
@@ -358,6 +359,13 @@ class Transport:
         data, _ = await self._retried(lambda: self._once("GET", "models", None))
         items = data.get("data") if isinstance(data, Mapping) else data
         return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
+
+
+def _close_orphaned(clients: Mapping[asyncio.AbstractEventLoop, httpx.AsyncClient]) -> None:
+    """Close the pools of a transport nobody holds any more, on loops that still run."""
+    for loop, client in list(clients.items()):
+        if loop.is_running() and not client.is_closed:
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop)
 
 
 def _check_body(data: Any, host: str, key: str | None) -> None:

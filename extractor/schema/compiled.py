@@ -352,13 +352,16 @@ class CompiledSchema(Generic[T]):
         except OutputInvalidError as exc:
             raise OutputInvalidError(exc.message, exc.errors, raw=text, repairs=repairs) from None
 
+    def dump(self, value: Any) -> Any:
+        """A value in the user's shape (model instance, dataclass, dict, list...) as plain JSON data, keys
+        as the schema names them (aliases)."""
+        if self._adapter is not None and not _is_plain_json(value):
+            return self._adapter.dump_python(cast(T, value), mode="json", by_alias=True)
+        return pydantic_core.to_jsonable_python(value)
+
     def encode(self, value: Any) -> Any:
         """A value in the user's shape (model instance, dataclass, dict, list...) in the compiled shape."""
-        if self._adapter is not None and not _is_plain_json(value):
-            value = self._adapter.dump_python(cast(T, value), mode="json", by_alias=True)
-        else:
-            value = pydantic_core.to_jsonable_python(value)
-        return self.codec.encode(value)
+        return self.codec.encode(self.dump(value))
 
 
 def _property_names(schema: Any) -> set[str]:
