@@ -22,13 +22,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from _server import start_server
 from pydantic import BaseModel
 
 from extractor import Extractor
@@ -44,17 +43,6 @@ class Invoice(BaseModel):
     total: float
     currency: str
     due: str | None = None
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "extractor.testing", "--port", "0", "--latency", str(latency)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().strip()
-    return proc, line.rsplit(" ", 1)[-1]
 
 
 async def run_batch(requests: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> float:

@@ -25,7 +25,7 @@ from .errors import (
     TransientResponseError,
     UnsupportedSourceError,
 )
-from .extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor
+from .extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor, Partial
 from .models_info import DEFAULT_MODEL, ModelInfo
 from .output.repairs import Repair, RepairKind, summarize_repairs
 from .results import Attempt, ExtractResult, Usage
@@ -64,6 +64,7 @@ __all__ = [
     "OutputInvalidError",
     "OutputTruncatedError",
     "ParseResult",
+    "Partial",
     "PaymentRequiredError",
     "RateLimitError",
     "RefusalError",

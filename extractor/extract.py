@@ -16,17 +16,18 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, TypeGuard, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
 from typing_extensions import TypedDict, Unpack
 
 from ._portal import at_portal_exit, run_sync
+from .cache import ResponseCache, open_cache
 from .errors import (
     BadRequestError,
     ConfigurationError,
@@ -37,8 +38,10 @@ from .errors import (
     OutputTruncatedError,
     RefusalError,
 )
+from .hooks import current_hooks
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
 from .modes import Message, Mode, choose_mode, get_mode, next_mode
+from .output.incremental import ItemScanner
 from .results import Attempt, ChunkInfo, ExtractResult, Usage
 from .schema import CompiledSchema, compile_schema
 from .sources import (
@@ -54,7 +57,10 @@ from .sources import (
 )
 from .transport import ChatResponse, RetryPolicy, Secret, Transport, redact
 
-__all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor"]
+__all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor", "ManyOptions", "Partial"]
+
+if TYPE_CHECKING:
+    from .batch.runner import BatchResult
 
 log = logging.getLogger("extractor")
 
@@ -75,6 +81,9 @@ _MODE_WORDS = ("response_format", "json_schema", "schema", "structured", "tool",
 #: or a list of chat messages (sent as they are)
 Source = str | os.PathLike[str] | Document | Any
 
+#: hears the answer's text piece by piece while it streams; the key changes when a new stream starts
+Listener = Callable[[str, tuple[int, int]], None]
+
 #: the options that shape the extraction itself rather than the request body
 _LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "max_chars", "max_tokens_per_request",
                   "merge", "pdf_engine")  # fmt: skip
@@ -82,6 +91,8 @@ _LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "m
 _CHECK_CONTEXT_ABOVE = 8_000
 #: chunks of one document extracted at the same time
 _CHUNK_CONCURRENCY = 4
+#: seconds between two partial values of a streamed answer
+_PARTIAL_INTERVAL = 0.05
 
 
 class CallOptions(TypedDict, total=False):
@@ -107,6 +118,22 @@ class CallOptions(TypedDict, total=False):
     max_tokens_per_request: int | None
     merge: Callable[[list[Any]], Any] | None
     pdf_engine: str | None
+
+
+class ManyOptions(CallOptions, total=False):
+    """Options of `extract_many`: how the batch runs, and every option of a single call."""
+
+    concurrency: int
+    ordered: bool
+    window: int | None
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    max_cost: float | None
+    cache: bool | str | Path | ResponseCache | None
+    load_workers: int | None
+
+
+_BATCH_OPTIONS = frozenset(ManyOptions.__annotations__) - frozenset(CallOptions.__annotations__)
 
 
 @dataclass
@@ -214,6 +241,7 @@ class Extractor:
         cache_dir: str | Path | None = None,
         http_backend: str = "aiohttp",
         http_transport: httpx.AsyncBaseTransport | None = None,
+        cache: bool | str | Path | ResponseCache | None = None,
     ) -> None:
         self.base_url = (base_url or os.environ.get("EXTRACTOR_BASE_URL") or OPENROUTER_BASE_URL).rstrip("/")
         key = api_key or os.environ.get("EXTRACTOR_API_KEY")
@@ -266,8 +294,10 @@ class Extractor:
             http_backend=http_backend,
             http_transport=http_transport,
         )
-        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self._catalog = ModelCatalog(self._transport, cache_dir=cache)
+        folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._cache_folder = folder
+        self._catalog = ModelCatalog(self._transport, cache_dir=folder)
+        self._cache = open_cache(cache, folder)
         at_portal_exit(self._transport)
 
     @property
@@ -309,24 +339,29 @@ class Extractor:
     async def aextract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """The value with everything about how it was obtained: attempts, repairs, usage, cost; for a
         long document the chunks and where each value came from; with `evidence=True`, the evidence."""
-        compiled = compile_schema(schema)
-        settings = self._settings.merged(options)
-        self._check_key()
+        return await self._extract(compile_schema(schema), source, self._settings.merged(options))
+
+    async def _extract(
+        self, compiled: CompiledSchema[Any], source: Source, settings: _Settings, listen: Listener | None = None
+    ) -> ExtractResult[Any]:
+        """One extraction from any source; `listen` (streaming) hears the answer's text as it arrives."""
+        self.check_key()
         if _is_messages(source):
-            return await self._run(compiled, self._messages(source, settings), settings)
+            return await self._run(compiled, self._messages(source, settings), settings, listen)
         document = await _as_document(source)
         if document is None:  # images, or a list of several sources: sent whole, in order
             parts = await asyncio.to_thread(to_parts, source)
-            return await self._run(compiled, self._messages(parts, settings), settings)
+            return await self._run(compiled, self._messages(parts, settings), settings, listen)
         if settings.pdf_engine is not None and document.kind == "pdf" and document.data is not None:
             plugins = [*(settings.params.get("plugins") or []), file_parser_plugin(settings.pdf_engine)]
             file_settings = settings.merged({"plugins": plugins})
-            result = await self._run(compiled, self._messages([document.as_file_part()], file_settings), file_settings)
+            messages = self._messages([document.as_file_part()], file_settings)
+            result = await self._run(compiled, messages, file_settings, listen)
         else:
             chunks = await self._chunks(document, compiled, settings)
             if not chunks:
-                result = await self._run(compiled, self._messages(document.to_parts(), settings), settings)
-            else:
+                result = await self._run(compiled, self._messages(document.to_parts(), settings), settings, listen)
+            else:  # a document in chunks is not streamed: its value exists only once they are merged
                 result = await self._run_chunks(compiled, document, chunks, settings)
         if settings.evidence:
             result.evidence = find_evidence(compiled.dump(result.value), document)
@@ -335,6 +370,137 @@ class Extractor:
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """Sync `aextract_result`."""
         return run_sync(self.aextract_result(schema, source, **options))
+
+    # --- streaming ------------------------------------------------------------------------
+
+    async def astream(
+        self, schema: Any, source: Source, *, with_result: bool = False, **options: Unpack[CallOptions]
+    ) -> AsyncIterator[Any]:
+        """`Partial` values while the answer streams, then the final value, validated in full exactly like
+        `aextract` (re-asked when invalid: the partials then start over). With `with_result`, the last
+        item is the `ExtractResult` instead of the bare value."""
+        compiled = compile_schema(schema)
+        settings = self._settings.merged(options)
+        previous: Any = None
+        last = float("-inf")
+        async for event in self._streamed(compiled, source, settings):
+            if isinstance(event, ExtractResult):
+                yield event if with_result else event.value
+                return
+            now = time.monotonic()
+            if now - last < _PARTIAL_INTERVAL:
+                continue  # at most one partial value per interval: reading the text so far is not free
+            last = now
+            value = compiled.parse_partial(event)
+            if value is not None and value != previous:
+                previous = value
+                yield Partial(value)
+
+    def stream(
+        self, schema: Any, source: Source, *, with_result: bool = False, **options: Unpack[CallOptions]
+    ) -> Iterator[Any]:
+        """Sync `astream`."""
+        return _sync_iter(self.astream(schema, source, with_result=with_result, **options))
+
+    async def astream_items(
+        self, item_schema: Any, source: Source, **options: Unpack[CallOptions]
+    ) -> AsyncIterator[Any]:
+        """The records of a list, each as soon as it is complete and valid (`item_schema` is one record's
+        schema). The whole list is then validated like `aextract` would; a stream that starts over (a
+        dropped connection, a re-ask) does not yield the records already yielded again."""
+        list_schema: Any = (
+            {"type": "array", "items": item_schema} if isinstance(item_schema, dict | bool) else list[item_schema]
+        )
+        compiled = compile_schema(list_schema)
+        item = compile_schema(item_schema)
+        settings = self._settings.merged(options)
+        yielded = 0
+        scanner, seen, blocked = ItemScanner(), 0, False
+        stream_key: tuple[int, int] | None = None
+        async for event in self._streamed(compiled, source, settings, pieces=True):
+            if isinstance(event, ExtractResult):
+                for value in event.value[yielded:]:  # what the stream did not show complete and valid
+                    yield value
+                return
+            piece, key = event
+            if key != stream_key:  # a new stream: read it from its start, skip what was already yielded
+                stream_key, scanner, seen, blocked = key, ItemScanner(), 0, False
+            for text in scanner.feed(piece):
+                seen += 1
+                if seen <= yielded or blocked:
+                    continue
+                try:
+                    value = item.parse(text)
+                except OutputError:
+                    blocked = True  # an invalid record: nothing after it is yielded before the final check
+                    continue
+                yielded += 1
+                yield value
+
+    def stream_items(self, item_schema: Any, source: Source, **options: Unpack[CallOptions]) -> Iterator[Any]:
+        """Sync `astream_items`."""
+        return _sync_iter(self.astream_items(item_schema, source, **options))
+
+    async def _streamed(
+        self, compiled: CompiledSchema[Any], source: Source, settings: _Settings, *, pieces: bool = False
+    ) -> AsyncIterator[Any]:
+        """The answer's text while it streams — the text so far (or, with `pieces`, each `(piece, key)`) —
+        then the `ExtractResult`. Texts so far are given only when caught up, so that slow readers do
+        not make the work quadratic."""
+        queue: asyncio.Queue[tuple[str, tuple[int, int]] | None] = asyncio.Queue()
+        task = asyncio.create_task(self._extract(compiled, source, settings, lambda p, k: queue.put_nowait((p, k))))
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        buffer: list[str] = []
+        current: tuple[int, int] | None = None
+        try:
+            while (entry := await queue.get()) is not None:
+                piece, key = entry
+                if pieces:
+                    yield entry
+                    continue
+                if key != current:
+                    current, buffer = key, []
+                buffer.append(piece)
+                if queue.empty():
+                    yield "".join(buffer)
+            yield await task
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    def aextract_many(
+        self, schema: Any, sources: Iterable[Any] | AsyncIterable[Any], **options: Unpack[ManyOptions]
+    ) -> AsyncIterator[BatchResult[Any]]:
+        """Results for many sources, as they finish (see `extractor.batch.BatchRunner`).
+
+        `sources` may be any (lazy) iterable of texts, paths, documents, images, `{"id", "text"}`
+        dicts or `BatchItem`s. At most `concurrency` (default 16) extractions run at once (fewer
+        while the endpoint answers 429); `requests_per_minute` / `tokens_per_minute` pace the
+        requests; `max_cost` (USD) stops starting new inputs once spent plus in-flight estimates
+        would pass it (those come back `skipped`); `cache` (None: this extractor's) serves repeated
+        requests from disk; `ordered` keeps input order within a window of `window` results;
+        `load_workers` processes read PDFs. Every other option applies to each extraction.
+        """
+        from .batch.runner import BatchRunner  # the batch layer builds on the client: imported when used
+
+        batch: dict[str, Any] = {k: v for k, v in options.items() if k in _BATCH_OPTIONS}
+        call = {k: v for k, v in options.items() if k not in _BATCH_OPTIONS}
+        cache = batch.pop("cache", None)
+        runner: BatchRunner[Any] = BatchRunner(
+            self,
+            schema,
+            cache=open_cache(cache, self._cache_folder) if cache is not None else None,
+            options=call,
+            **batch,
+        )
+        return runner.run(sources)
+
+    def extract_many(
+        self, schema: Any, sources: Iterable[Any], **options: Unpack[ManyOptions]
+    ) -> Iterator[BatchResult[Any]]:
+        """Sync `aextract_many`: an iterator of results, as they finish."""
+        return _sync_iter(self.aextract_many(schema, sources, **options))
 
     async def model_info(self, model: str | None = None) -> ModelInfo:
         """What the endpoint says about `model` (default: this extractor's): limits, prices, parameters."""
@@ -451,7 +617,8 @@ class Extractor:
             conflicts=merged.conflicts,
         )
 
-    def _check_key(self) -> None:
+    def check_key(self) -> None:
+        """Raise `ConfigurationError` when the endpoint needs an API key and none was found."""
         if self._secret is None and _needs_key(self.base_url):
             raise ConfigurationError(
                 f"no API key for {urlsplit(self.base_url).hostname}: pass api_key=, or set EXTRACTOR_API_KEY "
@@ -474,7 +641,11 @@ class Extractor:
         return body
 
     async def _run(
-        self, schema: CompiledSchema[Any], messages: list[Message], settings: _Settings
+        self,
+        schema: CompiledSchema[Any],
+        messages: list[Message],
+        settings: _Settings,
+        listen: Listener | None = None,
     ) -> ExtractResult[Any]:
         started = time.perf_counter()
         mode, auto = await self._mode(settings)
@@ -490,7 +661,7 @@ class Extractor:
         while True:
             body = self._body(settings, mode, schema, [*messages, *followup])
             try:
-                response = await self._transport.chat(body)
+                response, cached = await self._send(body, mode, listen, len(attempts) + 1)
             except BadRequestError as exc:
                 if auto and not fallbacks and any(w in (exc.body or "").lower() for w in _MODE_WORDS):
                     fallback = next_mode(mode)
@@ -506,10 +677,14 @@ class Extractor:
                 raise self._annotate(exc, attempts, usage) from None
             if info is None and (_needs_prices(response) or _finish_reason(response) == "length"):
                 info = await self._catalog.info(settings.model)
-            attempt_usage = Usage.from_response(
-                response.data.get("usage"),
-                info.prompt_price if info else None,
-                info.completion_price if info else None,
+            attempt_usage = (
+                Usage()  # an answer from the cache cost nothing this time
+                if cached
+                else Usage.from_response(
+                    response.data.get("usage"),
+                    info.prompt_price if info else None,
+                    info.completion_price if info else None,
+                )
             )
             usage = usage + attempt_usage
             message = response.data["choices"][0]["message"]
@@ -521,6 +696,7 @@ class Extractor:
                 latency=response.elapsed,
                 finish_reason=finish,
                 generation_id=response.data.get("id"),
+                cached=cached,
             )
             attempts.append(attempt)
             answer = mode.read(message)
@@ -570,6 +746,33 @@ class Extractor:
         )
         raise self._annotate(final, attempts, usage)
 
+    async def _send(
+        self, body: dict[str, Any], mode: Mode, listen: Listener | None, attempt: int
+    ) -> tuple[ChatResponse, bool]:
+        """The answer to `body`: from the run's (or this extractor's) response cache, else from the
+        endpoint, streamed when someone `listen`s (told each piece of the answer's text, with a key that
+        changes whenever a new stream starts over)."""
+        hooks = current_hooks()
+        cache = hooks.cache if hooks is not None and hooks.cache is not None else self._cache
+        key = cache.key_for(self.base_url, body) if cache is not None else None
+        stored = cache.get(key) if cache is not None and key is not None else None
+        if stored is not None:
+            if listen is not None:
+                listen(mode.read(stored["choices"][0]["message"]).text or "", (attempt, 0))
+            return ChatResponse(stored, 0.0), True
+        if listen is None:
+            response = await self._transport.chat(body)
+        else:
+
+            def on_piece(kind: str, piece: str, stream: int) -> None:
+                if kind == mode.stream_field:
+                    listen(piece, (attempt, stream))
+
+            response = await self._transport.stream_chat(body, on_piece)
+        if cache is not None and key is not None:
+            cache.put(key, response.data, secrets=[self._secret])
+        return response, False
+
     def _more_room(self, settings: _Settings, info: ModelInfo | None, text: str | None) -> _Settings:
         """Settings for one more try after a `length` cut: twice the tokens, within the model's limit."""
         current = settings.params.get("max_tokens")
@@ -592,6 +795,35 @@ class Extractor:
         if key and key in str(exc):
             exc.args = tuple(redact(str(a), key) for a in exc.args)
         return exc
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A value still being written (from `stream`): plain JSON in the schema's shape, every field
+    optional, not validated."""
+
+    data: Any
+
+
+def _sync_iter(results: AsyncIterator[T]) -> Iterator[T]:
+    """An async iterator consumed from sync code, on the shared background loop."""
+
+    async def step() -> T:
+        return await results.__anext__()
+
+    async def close() -> None:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    try:
+        while True:
+            try:
+                yield run_sync(step())
+            except StopAsyncIteration:
+                return
+    finally:
+        run_sync(close())
 
 
 def _is_messages(source: Any) -> TypeGuard[Sequence[Mapping[str, Any]]]:

@@ -82,6 +82,8 @@ class Attempt:
     generation_id: str | None = None
     #: why this attempt did not give the value (None for the one that did)
     problem: str | None = None
+    #: the answer came from the response cache: no request was sent, nothing was spent
+    cached: bool = False
 
 
 @dataclass(frozen=True)

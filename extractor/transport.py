@@ -37,6 +37,8 @@ from .errors import (
     ServerError,
     TransientResponseError,
 )
+from .hooks import current_hooks
+from .sse import StreamAssembler, parse_sse_line
 
 __all__ = ["ChatResponse", "RetryPolicy", "Secret", "Transport", "redact"]
 
@@ -300,24 +302,15 @@ class Transport:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _once(self, method: str, path: str, body: Any | None) -> tuple[Any, float]:
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
+        url = self._url(path)
         content = pydantic_core.to_json(body) if body is not None else None
         headers = _JSON_HEADERS if body is not None else None
         started = time.perf_counter()
         try:
             response = await self._client().request(method, url, content=content, headers=headers)
             raw = await response.aread()
-        except httpx.TimeoutException as exc:
-            if _disconnected(exc):
-                raise APIConnectionError(f"{self.host} closed the connection without an answer") from None
-            raise APITimeoutError(
-                f"no answer from {self.host} within {self.timeout:g} s ({type(exc).__name__})"
-            ) from None
-        except httpx.TransportError as exc:
-            detail = redact(str(exc) or type(exc).__name__, self._key)
-            raise APIConnectionError(f"connection to {self.host} failed: {detail}") from None
+        except httpx.HTTPError as exc:
+            raise self._connection_error(exc) from None
         elapsed = time.perf_counter() - started
         try:
             data = json.loads(raw) if raw else None
@@ -331,6 +324,21 @@ class Transport:
                 f"{self.host} answered {response.status_code} with a body that is not JSON: {excerpt!r}"
             )
         return data, elapsed
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
+        return url
+
+    def _connection_error(self, exc: httpx.HTTPError) -> APIError:
+        """The library's error for an httpx failure with no HTTP answer (both are transient)."""
+        if isinstance(exc, httpx.TimeoutException) and not _disconnected(exc):
+            return APITimeoutError(f"no answer from {self.host} within {self.timeout:g} s ({type(exc).__name__})")
+        if isinstance(exc, httpx.TimeoutException):
+            return APIConnectionError(f"{self.host} closed the connection without an answer")
+        detail = redact(str(exc) or type(exc).__name__, self._key)
+        return APIConnectionError(f"connection to {self.host} failed: {detail}")
 
     def _status_error(self, response: httpx.Response, data: Any, raw: bytes) -> APIError:
         status = response.status_code
@@ -348,9 +356,72 @@ class Transport:
         """POST /chat/completions; a 200 carrying an error (or no choices) counts as transient."""
 
         async def once() -> ChatResponse:
-            data, elapsed = await self._once("POST", "chat/completions", dict(body))
+            hooks = current_hooks()
+            if hooks is not None:
+                await hooks.before_request(body)
+            try:
+                data, elapsed = await self._once("POST", "chat/completions", dict(body))
+            except APIError as exc:
+                if hooks is not None:
+                    hooks.after_response(exc.status, None)
+                raise
+            if hooks is not None:
+                usage = data.get("usage") if isinstance(data, Mapping) else None
+                hooks.after_response(200, usage if isinstance(usage, Mapping) else None)
             _check_body(data, self.host, self._key)
             return ChatResponse(data, elapsed)
+
+        return await self._retried(once)
+
+    async def stream_chat(self, body: Mapping[str, Any], on_piece: Callable[[str, str, int], None]) -> ChatResponse:
+        """POST /chat/completions with `"stream": true`, reading the server-sent events.
+
+        `on_piece(kind, text, attempt)` hears every text piece as it arrives (kind: content, refusal,
+        reasoning or arguments). A stream that breaks off (a dropped connection, an error chunk, an
+        end without the answer's end) is a transient failure, retried from the start: `attempt`
+        then counts up. Returns the assembled completion, shaped like a non-streamed one.
+        """
+        tries = 0
+
+        async def once() -> ChatResponse:
+            nonlocal tries
+            tries += 1
+            attempt = tries
+            hooks = current_hooks()
+            if hooks is not None:
+                await hooks.before_request(body)
+            assembler = StreamAssembler(lambda kind, piece: on_piece(kind, piece, attempt))
+            payload = pydantic_core.to_json({**body, "stream": True})
+            started = time.perf_counter()
+            try:
+                async with self._client().stream(
+                    "POST", self._url("chat/completions"), content=payload, headers=_JSON_HEADERS
+                ) as response:
+                    if response.status_code >= 400:
+                        raw = await response.aread()
+                        try:
+                            data = json.loads(raw) if raw else None
+                        except ValueError:
+                            data = None
+                        error = self._status_error(response, data, raw)
+                        if hooks is not None:
+                            hooks.after_response(error.status, None)
+                        raise error
+                    async for line in response.aiter_lines():
+                        event = parse_sse_line(line)
+                        if event is None:
+                            continue
+                        if event[0] == "done":
+                            assembler.done = True
+                            break
+                        assembler.add(event[1])
+            except httpx.HTTPError as exc:
+                raise self._connection_error(exc) from None
+            if not assembler.done and assembler.finish_reason is None:
+                raise APIConnectionError(f"the stream from {self.host} ended before the answer did")
+            if hooks is not None:
+                hooks.after_response(200, assembler.usage)
+            return ChatResponse(assembler.response(), time.perf_counter() - started)
 
         return await self._retried(once)
 

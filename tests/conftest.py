@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from extractor.models_info import forget_models
+from extractor.testing import TestServer
 
 pytest_plugins = ["extractor.testing.fixtures"]
 
@@ -17,3 +21,18 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"real-world corpora not found at {CORPORA} (present in CI, not in a user's clone)")
     return CORPORA
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_lists() -> Iterator[None]:
+    """Model lists cached in memory are per test (each test server is a new endpoint)."""
+    forget_models()
+    yield
+    forget_models()
+
+
+@pytest.fixture
+def server() -> Iterator[TestServer]:
+    """A started test server on a free loopback port."""
+    with TestServer() as s:
+        yield s

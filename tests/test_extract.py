@@ -7,7 +7,6 @@ import copy
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +41,6 @@ class Invoice(BaseModel):
     number: str
     total: float
     currency: str | None = None
-
-
-@pytest.fixture(autouse=True)
-def _fresh_model_lists() -> Iterator[None]:
-    forget_models()
-    yield
-    forget_models()
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    with TestServer() as s:
-        yield s
 
 
 def make(server: TestServer, tmp_path: Path, **kwargs: Any) -> Extractor:

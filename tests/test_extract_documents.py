@@ -6,7 +6,6 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from PIL import Image as PILImage
 from pydantic import BaseModel
 
 from extractor import DocumentError, Extractor, OutputInvalidError, RetryPolicy
-from extractor.models_info import forget_models
 from extractor.sources import Document, Image
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 
@@ -32,19 +30,6 @@ class Invoice(BaseModel):
 class Orders(BaseModel):
     customer: str | None = None
     orders: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def _fresh_model_lists() -> Iterator[None]:
-    forget_models()
-    yield
-    forget_models()
-
-
-@pytest.fixture
-def server() -> Iterator[TestServer]:
-    with TestServer() as s:
-        yield s
 
 
 def make(server: TestServer, tmp_path: Path, **kwargs: Any) -> Extractor:

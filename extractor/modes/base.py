@@ -33,6 +33,8 @@ class Mode(ABC):
     needs: ClassVar[str | None]
     #: preference for `auto` and the order of falling back (lower first)
     rank: ClassVar[int]
+    #: which streamed text carries the answer: message "content", or tool-call "arguments"
+    stream_field: ClassVar[str] = "content"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,6 +14,7 @@ class ToolsMode(Mode):
     name: ClassVar[str] = "tools"
     needs: ClassVar[str | None] = "tools"
     rank: ClassVar[int] = 1
+    stream_field: ClassVar[str] = "arguments"
 
     def request(self, schema: CompiledSchema[Any], messages: list[Message]) -> tuple[dict[str, Any], list[Message]]:
         function = {

@@ -19,7 +19,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from .._jsonpath import format_path
-from ..errors import ErrorDetail, OutputInvalidError, SchemaCompileError
+from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompileError
 from ..output.align import AlignHints, parse_number
 from ..output.read import read_answer
 from ..output.repairs import Repair, RepairKind
@@ -66,7 +66,7 @@ def _offline_registry() -> Registry[Any]:
     return Registry(retrieve=retrieve)  # type: ignore[call-arg]
 
 
-def _validator_class(schema: Any) -> type[Validator]:
+def validator_class(schema: Any) -> type[Validator]:
     """The validator for the schema's draft; drafts are guessed from their spellings when `$schema` is absent."""
     if isinstance(schema, dict) and "$schema" not in schema:
         text = json.dumps(schema)
@@ -182,7 +182,7 @@ class CompiledSchema(Generic[T]):
         validation_notes: list[str] = []
         if isinstance(source, dict | bool):
             original: Any = source
-            cls = _validator_class(source)
+            cls = validator_class(source)
             self._validator: Validator | None = cls(
                 validation_copy(source, validation_notes),
                 format_checker=cls.FORMAT_CHECKER,
@@ -250,10 +250,11 @@ class CompiledSchema(Generic[T]):
         validator = cast(Validator, self._validator)  # set in __init__ whenever there is no adapter
         try:
             errors = sorted(validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path])
-        except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, re.error) as exc:
+        except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.UnknownType, re.error, TypeError) as exc:
             raise SchemaCompileError(f"the JSON Schema itself is broken, validation cannot run: {exc}") from None
         if errors:
-            raise OutputInvalidError("the answer does not match the schema", [d for e in errors for d in _details(e)])
+            details = list({(d.path, d.message): d for e in errors for d in _details(e)}.values())
+            raise OutputInvalidError("the answer does not match the schema", details)
         return cast(T, value)
 
     def validate_json(self, text: str | bytes) -> T:
@@ -309,6 +310,17 @@ class CompiledSchema(Generic[T]):
         return OutputInvalidError("the answer does not match the schema", details)
 
     # --- reading answers ------------------------------------------------------------------
+
+    def parse_partial(self, text: str) -> Any:
+        """The value so far in an answer still being written, as plain JSON in the user's shape:
+        every field optional, a cut-off string or list closed, nothing validated (user validators do
+        not run on partial values). None while no JSON value has begun."""
+        text = _UNFINISHED_NUMBER.sub("", text)  # "12" may still become "125": not shown until it ends
+        try:
+            reading = read_answer(text, self.json_schema, self._hints, allow_partial=True)
+        except OutputError:
+            return None
+        return self.decode(reading.value)
 
     def parse(self, text: str | bytes, *, allow_partial: bool = False) -> T:
         """The validated value in a model's answer text (see `parse_result`)."""
@@ -380,6 +392,9 @@ def _property_names(schema: Any) -> set[str]:
             stack.extend(node)
     return names
 
+
+#: a number (or true/false/null) at the very end of a text still being written
+_UNFINISHED_NUMBER = re.compile(r"(?<=[:\[,\s])\s*(?:-?[0-9][0-9.eE+-]*|-|t|tr|tru|f|fa|fal|fals|n|nu|nul)$")
 
 _PYDANTIC_KINDS = {"missing": "missing", "extra_forbidden": "extra"}
 _NUMBER_ERRORS = frozenset(

@@ -5,6 +5,7 @@ Everything here is synchronous and local: nothing is fetched from the network.
 """
 
 from ._pages import PageOffsets, PageSelection, select_pages
+from ._sniff import file_kind
 from .chunking import (
     DEFAULT_OVERLAP,
     IMAGE_TOKENS,
@@ -47,6 +48,7 @@ __all__ = [
     "chunk_document",
     "estimate_document_tokens",
     "estimate_tokens",
+    "file_kind",
     "file_parser_plugin",
     "find_evidence",
     "html_to_text",

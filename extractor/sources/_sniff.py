@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["IMAGE_MIME_TYPES", "describe", "find_pdf_header", "image_format", "known_binary", "looks_like_html"]
+__all__ = [
+    "IMAGE_MIME_TYPES",
+    "TEXT_SUFFIXES",
+    "describe",
+    "file_kind",
+    "find_pdf_header",
+    "image_format",
+    "known_binary",
+    "looks_like_html",
+]
 
 #: The image formats a chat-completions endpoint accepts, by the name `image_format` returns.
 IMAGE_MIME_TYPES: Final = {
@@ -102,3 +111,19 @@ def describe(data: bytes) -> str:
     if head.startswith((b"<?xml", b"<svg")):
         return "an SVG image" if b"<svg" in data[:4096].lower() else "XML"
     return f"data starting with {data[:12]!r}"
+
+
+#: file name endings read as text when walking folders
+TEXT_SUFFIXES: Final = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".csv", ".tsv", ".xml", ".rst")
+
+
+def file_kind(head: bytes, suffix: str) -> str | None:
+    """What a file is for a batch, from its first bytes (and, for text, its ending): `"pdf"`, `"image"`,
+    `"text"`, or None for anything else (skipped when walking a folder)."""
+    if find_pdf_header(head) >= 0:
+        return "pdf"
+    if image_format(head) is not None:
+        return "image"
+    if suffix.lower() in TEXT_SUFFIXES and known_binary(head) is None:
+        return "text"
+    return None

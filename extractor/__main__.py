@@ -1,0 +1,5 @@
+"""`python -m extractor` runs the command line."""
+
+from .cli import console
+
+console()

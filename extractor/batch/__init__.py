@@ -1,0 +1,21 @@
+"""Running many documents: a paced, budgeted runner, a response cache that makes re-runs free, and
+crash-safe resumable JSONL output."""
+
+from ..cache import CacheEntry, ResponseCache
+from .limits import AdaptiveLimit, Budget, TokenBucket
+from .runner import BatchItem, BatchResult, BatchRunner
+from .sink import JsonlSink, ScanReport, errors_path_for
+
+__all__ = [
+    "AdaptiveLimit",
+    "BatchItem",
+    "BatchResult",
+    "BatchRunner",
+    "Budget",
+    "CacheEntry",
+    "JsonlSink",
+    "ResponseCache",
+    "ScanReport",
+    "TokenBucket",
+    "errors_path_for",
+]

@@ -1,0 +1,366 @@
+"""Running an extraction over many sources: bounded, paced, within budget, streaming results out.
+
+Sources are read lazily (a generator over millions of files works: memory stays flat); at most
+`concurrency` extractions are in flight, fewer while the endpoint answers 429; results come out
+as they finish (or in input order, with a bounded window, when `ordered`). Files are read into
+documents in a process pool, off the event loop. One bad input becomes one failed result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..cache import ResponseCache
+from ..errors import BudgetExceededError, ExtractorError
+from ..hooks import RunHooks, use_hooks
+from ..results import ExtractResult, Usage
+from ..sources import Document, estimate_tokens
+from .limits import AdaptiveLimit, Budget, TokenBucket
+
+if TYPE_CHECKING:
+    from ..extract import Extractor
+
+__all__ = ["BatchItem", "BatchResult", "BatchRunner"]
+
+log = logging.getLogger("extractor")
+
+T = TypeVar("T")
+
+#: the answer length assumed for a cost estimate before any result is in
+_ANSWER_TOKENS = 600
+
+
+@dataclass
+class BatchItem:
+    """One input of a batch: a stable `id`, what to extract from, and how to name it in output.
+
+    `source` is a text, a file path (read in the pool, with `password` and `pages`), a `Document`, an
+    `Image`, a list of these, or a message list.
+    """
+
+    id: str
+    source: Any
+    label: str | None = None
+    password: str | None = None
+    pages: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.id
+
+
+@dataclass
+class BatchResult(Generic[T]):
+    """The outcome for one input: `value` (None on failure) or `error` (None on success).
+
+    `skipped` means the input was not started (the budget ran out); it is not a failure of the input
+    and should be run again later.
+    """
+
+    id: str
+    source: str
+    value: T | None
+    error: ExtractorError | None = None
+    result: ExtractResult[T] | None = None
+    skipped: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.skipped
+
+    @property
+    def usage(self) -> Usage:
+        """What this input cost, failed attempts included."""
+        if self.result is not None:
+            return self.result.usage
+        usage = getattr(self.error, "usage", None)
+        return usage if isinstance(usage, Usage) else Usage()
+
+
+def _load(path: str, password: str | None, pages: Any) -> Document:
+    """Read a file into a document (runs in a worker process)."""
+    return Document.from_path(path, password=password, pages=pages)
+
+
+def _is_pdf(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return b"%PDF-" in handle.read(1024)
+    except OSError:
+        return False  # read (and fail clearly) in a thread
+
+
+def _as_item(raw: Any, index: int) -> BatchItem:
+    if isinstance(raw, BatchItem):
+        return raw
+    if isinstance(raw, os.PathLike):
+        return BatchItem(id=os.fspath(raw), source=raw)
+    if isinstance(raw, Document):
+        return BatchItem(id=raw.name, source=raw)
+    if isinstance(raw, Mapping) and "text" in raw:
+        ident = raw.get("id")
+        return BatchItem(id=str(ident) if ident is not None else str(index), source=str(raw["text"]))
+    name = getattr(raw, "name", None)
+    return BatchItem(id=name if isinstance(name, str) and name else str(index), source=raw)
+
+
+class _Hooks(RunHooks):
+    """The run's view of its requests: pacing before, rate-limit signals and token counts after."""
+
+    def __init__(
+        self,
+        limit: AdaptiveLimit,
+        requests: TokenBucket | None,
+        tokens: TokenBucket | None,
+        cache: ResponseCache | None,
+    ) -> None:
+        self.limit = limit
+        self.requests = requests
+        self.tokens = tokens
+        self.cache = cache
+        self.rate_limited = 0
+        self._estimates: list[float] = []
+
+    async def before_request(self, body: Mapping[str, Any]) -> None:
+        if self.requests is not None:
+            await self.requests.take()
+        if self.tokens is not None:
+            estimate = float(estimate_tokens(json.dumps(body.get("messages", []))[:400_000]))
+            self._estimates.append(estimate)
+            await self.tokens.take(estimate)
+
+    def after_response(self, status: int | None, usage: Mapping[str, Any] | None) -> None:
+        if status == 429:
+            self.rate_limited += 1
+            self.limit.rate_limited()
+        if self.tokens is not None:
+            estimate = self._estimates.pop(0) if self._estimates else 0.0
+            if usage is not None:
+                spent = float(usage.get("prompt_tokens") or 0) + float(usage.get("completion_tokens") or 0)
+                self.tokens.adjust(spent - estimate)
+
+
+_DONE = object()
+
+
+class BatchRunner(Generic[T]):
+    """Extract `schema` from many sources with one `Extractor` (see the module docstring)."""
+
+    def __init__(
+        self,
+        extractor: Extractor,
+        schema: Any,
+        *,
+        concurrency: int = 16,
+        ordered: bool = False,
+        window: int | None = None,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_cost: float | None = None,
+        cache: ResponseCache | None = None,
+        load_workers: int | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.extractor = extractor
+        self.schema = schema
+        self.concurrency = concurrency
+        self.ordered = ordered
+        self.window = window or 4 * concurrency
+        self.limit = AdaptiveLimit(concurrency)
+        self.hooks = _Hooks(
+            self.limit,
+            TokenBucket(requests_per_minute) if requests_per_minute else None,
+            TokenBucket(tokens_per_minute, burst=tokens_per_minute / 6) if tokens_per_minute else None,
+            cache,
+        )
+        self.budget = Budget(max_cost) if max_cost is not None else None
+        self.load_workers = (os.cpu_count() or 1) if load_workers is None else load_workers
+        self.options = dict(options or {})
+        self._pool: Executor | None = None
+        self._average_cost: float | None = None
+        self._costs = 0
+        self._prices: tuple[float | None, float | None] = (None, None)
+
+    # --- one input -------------------------------------------------------------------------
+
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            if self.load_workers > 0:
+                context = multiprocessing.get_context("spawn")  # threads run here: never fork
+                self._pool = ProcessPoolExecutor(max_workers=self.load_workers, mp_context=context)
+            else:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extractor-load")
+        return self._pool
+
+    async def _one(self, item: BatchItem) -> BatchResult[T]:
+        source = item.source
+        try:
+            if isinstance(source, os.PathLike):
+                path = os.fspath(source)
+                if _is_pdf(path):  # parsing is CPU work: worker processes, so it overlaps with network waits
+                    loop = asyncio.get_running_loop()
+                    source = await loop.run_in_executor(self._executor(), _load, path, item.password, item.pages)
+                else:
+                    source = await asyncio.to_thread(_load, path, item.password, item.pages)
+            result = await self.extractor.aextract_result(self.schema, source, **self.options)
+        except ExtractorError as exc:
+            return BatchResult(item.id, item.name, None, error=exc, meta=item.meta)
+        return BatchResult(item.id, item.name, result.value, result=result, meta=item.meta)
+
+    def _estimate(self, item: BatchItem) -> float:
+        """A cautious guess of what `item` will cost, for the budget."""
+        prompt_price, completion_price = self._prices
+        guess = 0.0
+        if prompt_price is not None and completion_price is not None:
+            source = item.source
+            if isinstance(source, str):
+                tokens = estimate_tokens(source)
+            elif isinstance(source, os.PathLike):
+                size = Path(source).stat().st_size if Path(source).is_file() else 0
+                tokens = size // 4 if Path(source).suffix.lower() in (".txt", ".md", ".csv", ".json") else size // 20
+            else:
+                tokens = 2_000
+            guess = (tokens + 1_000) * prompt_price + _ANSWER_TOKENS * completion_price
+        return max(guess, self._average_cost or 0.0)
+
+    def _settled(self, key: int, result: BatchResult[T]) -> None:
+        cost = result.usage.cost
+        if self.budget is not None:
+            self.budget.settle(key, cost)
+        if result.result is not None or result.error is not None:
+            self._costs += 1
+            previous = self._average_cost or 0.0
+            self._average_cost = previous + (cost - previous) / self._costs
+
+    # --- the run ---------------------------------------------------------------------------
+
+    async def run(self, sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[BatchResult[T]]:
+        """The results, as they finish (or in input order when `ordered`)."""
+        if self.budget is not None:
+            info = await self.extractor.model_info()
+            self._prices = (info.prompt_price, info.completion_price)
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2 * self.concurrency, 8))
+        state = _State()
+        context = contextvars.copy_context()
+        context.run(_set_hooks, self.hooks)
+        producer = context.run(asyncio.create_task, self._produce(sources, queue, state))
+        waiting: dict[int, BatchResult[T]] = {}
+        try:
+            while True:
+                entry = await queue.get()
+                if entry is _DONE:
+                    break
+                seq, result = entry
+                if not self.ordered:
+                    yield result
+                    continue
+                waiting[seq] = result
+                while state.emitted in waiting:
+                    out = waiting.pop(state.emitted)
+                    state.emitted += 1
+                    state.moved.set()
+                    yield out
+            failure = producer.exception() if producer.done() and not producer.cancelled() else None
+            if failure is not None:
+                raise failure
+        finally:
+            producer.cancel()
+            for task in list(state.tasks):
+                task.cancel()
+            await asyncio.gather(producer, *state.tasks, return_exceptions=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    async def _produce(
+        self, sources: Iterable[Any] | AsyncIterable[Any], queue: asyncio.Queue[Any], state: _State
+    ) -> None:
+        seq = 0
+        try:
+            async for raw in _iterate(sources):
+                item = _as_item(raw, seq)
+                if self.ordered:
+                    while seq >= state.emitted + self.window:
+                        state.moved.clear()
+                        await state.moved.wait()
+                if state.over_budget:
+                    await queue.put((seq, self._skipped(item)))
+                    seq += 1
+                    continue
+                await self.limit.acquire()
+                if self.budget is not None and not self.budget.reserve(seq, self._estimate(item)):
+                    self.limit.release(succeeded=False)
+                    state.over_budget = True
+                    log.warning(
+                        "budget of $%.4f reached (spent $%.4f, ~$%.4f in flight): starting nothing more",
+                        self.budget.max_cost, self.budget.spent, self.budget.in_flight,
+                    )  # fmt: skip
+                    await queue.put((seq, self._skipped(item)))
+                    seq += 1
+                    continue
+                task = asyncio.create_task(self._finish(seq, item, queue))
+                state.tasks.add(task)
+                task.add_done_callback(state.tasks.discard)
+                seq += 1
+            while state.tasks:
+                await asyncio.gather(*list(state.tasks), return_exceptions=True)
+        except asyncio.CancelledError:
+            state.cancelled = True  # the consumer went away: nobody waits for the end mark
+            raise
+        finally:
+            if not state.cancelled:
+                await queue.put(_DONE)
+
+    async def _finish(self, seq: int, item: BatchItem, queue: asyncio.Queue[Any]) -> None:
+        result: BatchResult[T] | None = None
+        try:
+            try:
+                result = await self._one(item)
+            except Exception as exc:  # a bug must not stop the batch: it fails this one input
+                log.exception("%s: unexpected error", item.name)
+                error = ExtractorError(f"unexpected {type(exc).__name__}: {exc}")
+                result = BatchResult(item.id, item.name, None, error=error, meta=item.meta)
+            self._settled(seq, result)
+            await queue.put((seq, result))  # the place is held until the result is handed on: backpressure
+        finally:
+            self.limit.release(succeeded=result is not None and result.ok)
+
+    def _skipped(self, item: BatchItem) -> BatchResult[T]:
+        spent, limit = (self.budget.spent, self.budget.max_cost) if self.budget else (0.0, 0.0)
+        error = BudgetExceededError(f"not started: max_cost ${limit:g} would be exceeded (spent ${spent:.4f})")
+        return BatchResult(item.id, item.name, None, error=error, skipped=True, meta=item.meta)
+
+
+@dataclass
+class _State:
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    emitted: int = 0
+    moved: asyncio.Event = field(default_factory=asyncio.Event)
+    over_budget: bool = False
+    cancelled: bool = False
+
+
+def _set_hooks(hooks: RunHooks) -> None:
+    use_hooks(hooks)
+
+
+async def _iterate(sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """Items of a sync or async iterable, lazily."""
+    if isinstance(sources, AsyncIterable):
+        async for item in sources:
+            yield item
+    else:
+        for item in sources:
+            yield item

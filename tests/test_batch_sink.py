@@ -1,0 +1,516 @@
+"""JsonlSink: lines written and read back, resuming, the errors file, repairs on opening, and SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import extractor
+import extractor.batch.sink as sink_module
+from extractor.batch import JsonlSink, errors_path_for
+from extractor.errors import ConfigurationError
+
+
+def ok(ident: str, **data: Any) -> dict[str, Any]:
+    return {"id": ident, "source": f"{ident}.pdf", "data": data or {"total": 1}, "meta": {"cost": 0.001}}
+
+
+def failed(ident: str, message: str = "no answer") -> dict[str, Any]:
+    return {"id": ident, "source": f"{ident}.pdf", "error": {"type": "APITimeoutError", "message": message}, "meta": {}}
+
+
+def lines(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    assert data == b"" or data.endswith(b"\n")
+    return data.splitlines(keepends=True)
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in lines(path)]
+
+
+def ids(path: Path) -> list[str]:
+    return [r["id"] for r in records(path)]
+
+
+# --- writing and reading back -----------------------------------------------------------------
+
+
+def test_default_errors_path() -> None:
+    assert errors_path_for(Path("/data/results.jsonl")) == Path("/data/results.errors.jsonl")
+    assert errors_path_for("out.txt") == Path("out.txt.errors.jsonl")
+    assert JsonlSink(Path("a/b.jsonl")).errors_path == Path("a/b.errors.jsonl")
+    assert JsonlSink(Path("a/b.jsonl"), Path("elsewhere.jsonl")).errors_path == Path("elsewhere.jsonl")
+
+
+def test_the_same_file_for_both_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="same file"):
+        JsonlSink(tmp_path / "out.jsonl", tmp_path / "out.jsonl")
+
+
+def test_write_and_read_back(tmp_path: Path) -> None:
+    out = tmp_path / "run" / "out.jsonl"
+    with JsonlSink(out) as sink:
+        assert sink.is_open
+        assert sink.ok_existing == 0
+        assert sink.failed_existing == 0
+        sink.write_ok(ok("a", name="Café\nZürich", note="line\u2028sep\u2029para\x85nel", ratio=float("nan")))
+        sink.write_error(failed("b", "timed out\nafter 120 s"))
+        sink.write_ok(ok("c"))
+        assert sink.ok_written == 2
+        assert sink.failed_written == 1
+        assert sink.done_ids == frozenset({"a", "b", "c"})
+    assert not sink.is_open
+    raw = lines(out)
+    assert len(raw) == 2
+    assert (
+        raw[0]
+        == (
+            '{"id":"a","source":"a.pdf","data":{"name":"Café\\nZürich","note":"line\\u2028sep\\u2029para\\u0085nel",'
+            '"ratio":null},"meta":{"cost":0.001}}\n'
+        ).encode()
+    )
+    assert len(raw[0].decode().splitlines()) == 1  # even str.splitlines sees one line
+    assert records(out)[0]["data"]["note"] == "line\u2028sep\u2029para\x85nel"
+    assert ids(out) == ["a", "c"]
+    assert records(tmp_path / "run" / "out.errors.jsonl") == [failed("b", "timed out\nafter 120 s")]
+
+
+def test_bad_records_are_refused_and_nothing_written(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = JsonlSink(out)
+    with pytest.raises(ValueError, match="not open"):
+        sink.write_ok(ok("a"))
+    with sink:
+        with pytest.raises(ValueError, match="string 'id'"):
+            sink.write_ok({"source": "x.pdf", "data": {}})
+        with pytest.raises(ValueError, match="string 'id'"):
+            sink.write_ok({"id": 7, "data": {}})
+        with pytest.raises(TypeError, match="mapping"):
+            sink.write_ok(["id", "a"])  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="cannot be written as JSON"):
+            sink.write_ok(ok("a", thing=object()))
+        assert not sink.is_done("a")
+        sink.write_ok(ok("a"))
+    assert ids(out) == ["a"]
+
+
+def test_a_done_id_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        sink.write_ok(ok("a"))
+        sink.write_error(failed("b"))
+        with pytest.raises(ValueError, match="'a' already has its line"):
+            sink.write_ok(ok("a"))
+        with pytest.raises(ValueError, match="'a' already has its line"):
+            sink.write_error(failed("a"))
+        with pytest.raises(ValueError, match="'b' already has its line"):
+            sink.write_ok(ok("b"))
+    with JsonlSink(out) as sink:
+        with pytest.raises(ValueError, match="'a' already"):
+            sink.write_ok(ok("a"))
+        with pytest.raises(ValueError, match="'b' already"):
+            sink.write_error(failed("b"))
+    assert ids(out) == ["a"]
+    assert ids(errors_path_for(out)) == ["b"]
+
+
+def test_resume_skips_done_ids(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        for i in range(5):
+            sink.write_ok(ok(f"ok-{i}"))
+        sink.write_error(failed("bad-0"))
+        sink.write_error(failed("bad-1"))
+    with JsonlSink(out) as sink:
+        assert sink.ok_existing == 5
+        assert sink.failed_existing == 2
+        assert sink.done_ids == {f"ok-{i}" for i in range(5)} | {"bad-0", "bad-1"}
+        assert sink.is_done("ok-3")
+        assert sink.is_done("bad-1")
+        assert not sink.is_done("ok-5")
+        todo = [f"ok-{i}" for i in range(8)] + ["bad-0"]
+        for ident in todo:
+            if not sink.is_done(ident):
+                sink.write_ok(ok(ident))
+        assert sink.ok_written == 3
+    assert ids(out) == [f"ok-{i}" for i in range(8)]
+    assert ids(errors_path_for(out)) == ["bad-0", "bad-1"]
+
+
+def test_a_second_sink_on_the_same_output_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as first:
+        with pytest.raises(ConfigurationError, match="another run"):
+            JsonlSink(out).open()
+        first.write_ok(ok("a"))
+    with JsonlSink(out) as again:
+        assert again.ok_existing == 1
+
+
+def test_threads_writing_at_once_each_get_whole_lines(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    refused: list[str] = []
+    with JsonlSink(out) as sink:
+
+        def work(n: int) -> None:
+            for i in range(200):
+                ident = f"{i % 150}"  # ids 0..49 are written by every thread: only the first may win
+                try:
+                    if i % 3:
+                        sink.write_ok(ok(ident, thread=n, text="y" * (i * 50)))
+                    else:
+                        sink.write_error(failed(ident))
+                except ValueError:
+                    refused.append(ident)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sink.ok_written + sink.failed_written == 150
+    written = ids(out) + ids(errors_path_for(out))
+    assert sorted(written, key=int) == [str(i) for i in range(150)]
+    assert len(refused) == 4 * 200 - 150
+
+
+# --- retrying errors --------------------------------------------------------------------------
+
+
+def test_retry_errors_moves_successes_out_of_the_errors_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    errors = tmp_path / "failures.jsonl"
+    with JsonlSink(out, errors) as sink:
+        sink.write_ok(ok("a"))
+        for ident in ("b", "c", "d"):
+            sink.write_error(failed(ident, "first try"))
+    with JsonlSink(out, errors, retry_errors=True) as sink:
+        assert sink.ok_existing == 1
+        assert sink.failed_existing == 3
+        assert sink.done_ids == {"a"}
+        assert not sink.is_done("b")
+        sink.write_ok(ok("b"))  # retried and succeeded
+        sink.write_error(failed("c", "second try"))  # retried and failed again
+        # "d" not retried in this run
+        with pytest.raises(ValueError, match="'c' already"):
+            sink.write_error(failed("c", "third try"))
+        with pytest.raises(ValueError, match="'b' already"):
+            sink.write_error(failed("b"))
+        assert sink.done_ids == {"a", "b", "c"}
+    assert ids(out) == ["a", "b"]
+    assert records(errors) == [failed("d", "first try"), failed("c", "second try")]
+    with JsonlSink(out, errors) as sink:
+        assert (sink.ok_existing, sink.failed_existing) == (2, 2)
+        assert sink.done_ids == {"a", "b", "c", "d"}
+
+
+def test_without_retry_errors_the_errors_file_is_only_appended(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        sink.write_error(failed("a"))
+    before = errors_path_for(out).read_bytes()
+    inode = errors_path_for(out).stat().st_ino
+    with JsonlSink(out) as sink:
+        sink.write_error(failed("b"))
+    assert errors_path_for(out).read_bytes() == before + lines(errors_path_for(out))[1]
+    assert errors_path_for(out).stat().st_ino == inode
+    assert ids(errors_path_for(out)) == ["a", "b"]
+
+
+def test_opening_finishes_an_interrupted_retry(tmp_path: Path) -> None:
+    """A retry run killed before closing leaves ids in both files and doubled error lines: opening removes them."""
+    out = tmp_path / "out.jsonl"
+    errors = errors_path_for(out)
+    out.write_bytes(b"".join(json.dumps(ok(i)).encode() + b"\n" for i in ("a", "b")))
+    errors.write_bytes(
+        b"".join(
+            json.dumps(r).encode() + b"\n"
+            for r in (failed("b", "old"), failed("c", "old"), failed("d", "only"), failed("c", "new"))
+        )
+        + b"not json at all\n"
+        + json.dumps(failed("e")).encode()
+        + b"\n"
+    )
+    with JsonlSink(out) as sink:
+        assert sink.ok_existing == 2
+        assert sink.failed_existing == 3
+        assert sink.errors_scan.duplicates == 1
+        assert sink.errors_scan.invalid_lines == 1
+        assert sink.done_ids == {"a", "b", "c", "d", "e"}
+    assert lines(errors) == [
+        json.dumps(failed("d", "only")).encode() + b"\n",
+        json.dumps(failed("c", "new")).encode() + b"\n",
+        b"not json at all\n",
+        json.dumps(failed("e")).encode() + b"\n",
+    ]
+    assert ids(out) == ["a", "b"]
+    assert not errors.with_name(errors.name + ".rewrite.tmp").exists()
+
+
+# --- repairs on opening -----------------------------------------------------------------------
+
+
+def test_a_torn_last_line_is_cut_off(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        for ident in ("a", "b", "c"):
+            sink.write_ok(ok(ident))
+    whole = out.read_bytes()
+    torn = json.dumps(ok("d"), separators=(",", ":")).encode()[:25]
+    with open(out, "ab") as f:
+        f.write(torn)
+    with JsonlSink(out) as sink:
+        assert sink.dropped_bytes == len(torn) == 25
+        assert sink.out_scan.dropped_bytes == 25
+        assert sink.ok_existing == 3
+        assert sink.invalid_lines == 0
+        assert not sink.is_done("d")
+        assert out.read_bytes() == whole
+        sink.write_ok(ok("d"))
+    assert ids(out) == ["a", "b", "c", "d"]
+
+
+def test_a_whole_last_record_without_its_newline_is_cut_off_too(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    first = json.dumps(ok("a")).encode() + b"\n"
+    out.write_bytes(first + json.dumps(ok("b")).encode())
+    with JsonlSink(out) as sink:
+        assert sink.dropped_bytes == len(json.dumps(ok("b")))
+        assert sink.done_ids == {"a"}
+    assert out.read_bytes() == first
+
+
+def test_a_last_line_that_is_not_json_is_cut_off(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    errors = errors_path_for(out)
+    good = json.dumps(ok("a")).encode() + b"\n"
+    out.write_bytes(good + b"\x00" * 40 + b"\n")  # what a power loss can leave: zeros where a line was
+    errors.write_bytes(json.dumps(failed("b")).encode() + b"\n" + b'{"id": "c", "err')
+    with JsonlSink(out) as sink:
+        assert sink.out_scan.dropped_bytes == 41
+        assert sink.errors_scan.dropped_bytes == 16
+        assert sink.dropped_bytes == 57
+        assert sink.invalid_lines == 0
+        assert sink.done_ids == {"a", "b"}
+    assert out.read_bytes() == good
+    assert ids(errors) == ["b"]
+
+
+def test_lines_that_are_not_records_in_the_middle_are_counted_and_kept(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    content = (
+        json.dumps(ok("a")).encode()
+        + b"\n"
+        + b'{"id": "b", "data": {"trunc\n'  # garbage in the middle
+        + b"\n"  # a blank line: neither a record nor an error
+        + b'["an", "array"]\n'  # JSON, but not a record
+        + b'{"id": 12}\n'  # an id that is not a string
+        + b"\xff\xfe not utf-8\n"
+        + json.dumps(ok("c")).encode()
+        + b"\n"
+    )
+    out.write_bytes(content)
+    with JsonlSink(out) as sink:
+        assert sink.invalid_lines == 4
+        assert sink.out_scan.invalid_line_numbers == [2, 4, 5, 6]
+        assert sink.out_scan.records == 2
+        assert sink.dropped_bytes == 0
+        assert sink.done_ids == {"a", "c"}
+        sink.write_ok(ok("b"))
+    assert out.read_bytes() == content + json.dumps(ok("b"), separators=(",", ":")).encode() + b"\n"
+
+
+def test_an_empty_output_is_fine(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+    with JsonlSink(out) as sink:
+        assert (sink.ok_existing, sink.failed_existing, sink.dropped_bytes, sink.invalid_lines) == (0, 0, 0, 0)
+    assert out.read_bytes() == b""
+    assert errors_path_for(out).read_bytes() == b""
+
+
+# --- durability mechanics ---------------------------------------------------------------------
+
+
+def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = sink_module._datasync
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(sink_module, "_datasync", counted)
+    with JsonlSink(tmp_path / "every.jsonl", fsync_interval=0) as sink:
+        sink.write_ok(ok("a"))
+        sink.write_ok(ok("b"))
+        sink.write_error(failed("c"))
+        assert len(synced) == 3
+    assert len(synced) == 3  # nothing left unsynced to close
+    synced.clear()
+    with JsonlSink(tmp_path / "hourly.jsonl", fsync_interval=3600) as sink:
+        for i in range(50):
+            sink.write_ok(ok(str(i)))
+        sink.write_error(failed("x"))
+        assert synced == []  # no sync before the interval
+    assert len(synced) == 2  # close syncs both files
+
+
+def test_a_failed_write_leaves_no_partial_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out.jsonl"
+    real_write = os.write
+    calls = {"n": 0}
+
+    def half_then_full_disk(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with JsonlSink(out) as sink:
+        sink.write_ok(ok("a"))
+        before = out.read_bytes()
+        monkeypatch.setattr(os, "write", half_then_full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            sink.write_ok(ok("b", text="x" * 1000))
+        monkeypatch.setattr(os, "write", real_write)
+        assert calls["n"] == 2
+        assert out.read_bytes() == before
+        assert not sink.is_done("b")
+        sink.write_ok(ok("b"))
+    assert ids(out) == ["a", "b"]
+
+
+# --- SIGKILL ------------------------------------------------------------------------------------
+
+# The writer imports the sink module alone: the package's __init__ pulls in the HTTP stack, which
+# would cost more than a second per restart. After `limit` records in one run it waits on stdin, so
+# that however late the SIGKILL comes, it comes before the run is over.
+WRITER = textwrap.dedent(
+    """
+    import sys, time, types
+
+    package, out, count, phase = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    pause, limit = float(sys.argv[5]), int(sys.argv[6])
+    for name, sub in (("extractor", ""), ("extractor.batch", "/batch")):
+        module = types.ModuleType(name)
+        module.__path__ = [package + sub]
+        sys.modules[name] = module
+    from extractor.batch.sink import JsonlSink
+
+    retry = phase == "retry"
+    written = 0
+    with JsonlSink(out, retry_errors=retry, fsync_interval=0.05) as sink:
+        print("open", sink.dropped_bytes, flush=True)
+        for i in range(count):
+            ident = f"doc-{i:04d}"
+            if sink.is_done(ident):
+                continue
+            if written == limit:
+                sys.stdin.read()  # parked until killed
+            if (i % 15 == 0) if retry else (i % 5 == 0):
+                error = {"type": "APITimeoutError", "message": f"{phase} failure"}
+                sink.write_error({"id": ident, "source": ident + ".pdf", "error": error, "meta": {"phase": phase}})
+            else:
+                text = "x" * (500 + (i * 7919) % 40000)  # up to 40 KB: a write spans pages
+                sink.write_ok({"id": ident, "source": ident + ".pdf", "data": {"text": text}, "meta": {"phase": phase}})
+            written += 1
+            time.sleep(pause)
+    print("done", flush=True)
+    """
+)
+
+
+def _run_writer(script: Path, out: Path, phase: str, *, pause: float, limit: int, kill_after: float | None) -> int:
+    """Run the writer; SIGKILL it `kill_after` s after it opened the sink, or let it finish.
+
+    Returns the bytes it reported cutting off on opening, after checking how it ended.
+    """
+    package = str(Path(extractor.__file__).parent)
+    command = [sys.executable, str(script), package, str(out), "400", phase, str(pause), str(limit)]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        opened = process.stdout.readline().split()
+        assert opened[0] == "open"
+        if kill_after is None:
+            assert process.stdout.read() == "done\n"
+            assert process.wait(30) == 0
+        else:
+            time.sleep(kill_after)
+            process.send_signal(signal.SIGKILL)
+            assert process.wait(30) == -signal.SIGKILL
+        return int(opened[1])
+
+
+def _complete_ids(path: Path) -> list[str]:
+    """Ids of the complete, valid lines of `path` (a killed writer may have left a torn last line)."""
+    found = []
+    for line in path.read_bytes().splitlines(keepends=True):
+        if line.endswith(b"\n"):
+            with contextlib.suppress(ValueError):
+                found.append(json.loads(line)["id"])
+    return found
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_killed_writers_resume_to_exactly_one_line_per_id(tmp_path: Path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    out = tmp_path / "out.jsonl"
+    errors = errors_path_for(out)
+    every = [f"doc-{i:04d}" for i in range(400)]
+    rng = random.Random(20240611)
+    torn = b'{"id":"doc-9999","source":"doc-9999.pdf","data":{"text":"xxxx'
+
+    # First pass, a failure every 5th id: three runs killed at random times (at most 100 ids each).
+    progress = []
+    for kill in range(3):
+        dropped = _run_writer(script, out, "first", pause=0.002, limit=100, kill_after=rng.uniform(0.01, 0.3))
+        if kill == 2:
+            assert dropped >= len(torn)
+        done = _complete_ids(out) + _complete_ids(errors)
+        assert len(done) == len(set(done))  # a restart never writes an id twice
+        progress.append(len(done))
+        if kill == 1:  # as if the kill had torn a write: half a line at the end
+            with open(out, "ab") as f:
+                f.write(torn)
+    assert progress == sorted(progress)
+    assert _run_writer(script, out, "first", pause=0.0, limit=10**6, kill_after=None) >= 0
+    assert ids(out) == sorted(ids(out))
+    assert sorted(ids(out)) == [x for i, x in enumerate(every) if i % 5 != 0]
+    assert sorted(ids(errors)) == [x for i, x in enumerate(every) if i % 5 == 0]
+
+    # Second pass, retrying the 80 errors, a failure again every 15th id: two runs killed (at most 30 ids each).
+    for _ in range(2):
+        _run_writer(script, out, "retry", pause=0.005, limit=30, kill_after=rng.uniform(0.01, 0.2))
+        assert len(_complete_ids(out)) == len(set(_complete_ids(out)))
+    _run_writer(script, out, "retry", pause=0.0, limit=10**6, kill_after=None)
+
+    final_ok, final_errors = records(out), records(errors)
+    ok_ids = [r["id"] for r in final_ok]
+    error_ids = [r["id"] for r in final_errors]
+    assert len(ok_ids) == len(set(ok_ids))
+    assert len(error_ids) == len(set(error_ids))
+    assert set(ok_ids).isdisjoint(error_ids)
+    assert sorted(ok_ids + error_ids) == every
+    assert sorted(error_ids) == [x for i, x in enumerate(every) if i % 15 == 0]
+    assert {r["meta"]["phase"] for r in final_errors} == {"retry"}
+    retried = {r["id"] for r in final_ok if r["meta"]["phase"] == "retry"}
+    assert retried == {x for i, x in enumerate(every) if i % 5 == 0 and i % 15 != 0}
+    for record in final_ok:
+        i = int(record["id"][4:])
+        assert record["data"]["text"] == "x" * (500 + (i * 7919) % 40000)

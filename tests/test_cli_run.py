@@ -1,0 +1,220 @@
+"""`extractor run`, the real command in a subprocess, against the test server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from PIL import Image as PILImage
+
+from extractor.testing import RecordedRequest, Reply, TestServer
+
+KEY = "sk-or-v1-test-0123456789abcdefghijklmnop"
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "EXTRACTOR_BASE_URL"}
+    out["EXTRACTOR_CACHE_DIR"] = str(tmp_path / "cache")
+    out.update(extra)
+    return out
+
+
+def run(args: list[str], tmp_path: Path, *, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "extractor", "run", *args],
+        cwd=tmp_path,
+        env=env(tmp_path, **extra),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def texts(folder: Path, count: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"note{i:03d}.txt").write_text(f"Invoice INV-{i:03d}, total {i}.50 EUR")
+    return folder
+
+
+def pdf(path: Path, text: str, *, password: str | None = None) -> Path:
+    doc = FPDF()
+    doc.add_page()
+    doc.set_font("helvetica", size=12)
+    doc.multi_cell(0, 8, text)
+    if password:
+        doc.set_encryption(owner_password="owner-" + password, user_password=password)
+    doc.output(str(path))
+    return path
+
+
+def test_a_folder_to_jsonl_with_ids_and_meta(server: TestServer, tmp_path: Path) -> None:
+    texts(tmp_path / "in", 6)
+    done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
+    assert done.returncode == 0, done.stderr
+    records = lines(tmp_path / "out.jsonl")
+    assert sorted(r["id"] for r in records) == [f"in/note{i:03d}.txt" for i in range(6)]
+    first = records[0]
+    assert set(first) == {"id", "source", "data", "meta"}
+    assert isinstance(first["data"]["invoice_number"], str)
+    assert first["meta"]["mode"] == "json_schema" and first["meta"]["attempts"] == 1
+    assert lines(tmp_path / "out.errors.jsonl") == []
+    assert "6 ok, 0 failed" in done.stderr
+
+
+def test_jsonl_inputs_from_a_file_and_from_stdin(server: TestServer, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "one"}\n{"text": "two"}\nnot json\n')
+    done = run(["in.jsonl", "-", "--schema", "receipt", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path,
+               stdin='{"text": "three", "source_system": "crm"}\n')  # fmt: skip
+    ids = sorted(r["id"] for r in lines(tmp_path / "out.jsonl"))
+    assert ids == ["-#line=1", "a", "in.jsonl#line=2"]
+    assert done.returncode == 1  # a line of the input file was not a record
+    assert "in.jsonl:3: not JSON" in done.stderr
+    crm = next(r for r in lines(tmp_path / "out.jsonl") if r["id"] == "-#line=1")
+    assert crm["meta"]["source_system"] == "crm"
+
+
+def test_bad_inputs_fail_alone_next_to_good_ones(server: TestServer, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pdf(folder / "good.pdf", "Invoice INV-1 total 10 EUR")
+    pdf(folder / "locked.pdf", "Secret invoice", password="s3cret")
+    (folder / "corrupt.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Pages /Kids [2 0 R] >>\nendobj\ntrailer")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    png = io.BytesIO()
+    PILImage.new("RGB", (40, 20), (10, 200, 10)).save(png, format="PNG")
+    (folder / "photo.jpg").write_bytes(png.getvalue())  # PNG bytes behind a .jpg name
+    (folder / "notes.txt").write_text("A plain note.")
+    done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
+    assert done.returncode == 1
+    ok = {r["id"] for r in lines(tmp_path / "out.jsonl")}
+    failed = {r["id"]: r["error"] for r in lines(tmp_path / "out.errors.jsonl")}
+    assert ok == {"in/good.pdf", "in/photo.jpg", "in/notes.txt"}
+    assert set(failed) == {"in/locked.pdf", "in/corrupt.pdf", "in/empty.txt", "in/binary.txt"}
+    assert failed["in/locked.pdf"]["type"] == "EncryptedDocumentError"
+    assert "encrypted; pass password=" in failed["in/locked.pdf"]["message"]
+    assert failed["in/empty.txt"] == {"type": "DocumentError", "message": "in/empty.txt: empty file"}
+    assert failed["in/binary.txt"]["type"] == "UnsupportedSourceError"
+    assert (
+        failed["in/corrupt.pdf"]["type"] == "DocumentError" and "in/corrupt.pdf" in failed["in/corrupt.pdf"]["message"]
+    )
+    photo = next(
+        r
+        for r in server.chat_requests
+        if any(p.get("type") == "image_url" for p in r.json["messages"][-1]["content"] if isinstance(p, dict))
+    )
+    assert photo is not None
+    # the password opens it on a second run of the failed inputs
+    again = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url, "--password", "s3cret",
+                 "--retry-errors"], tmp_path)  # fmt: skip
+    assert "in/locked.pdf" in {r["id"] for r in lines(tmp_path / "out.jsonl")}
+    assert "in/locked.pdf" not in {r["id"] for r in lines(tmp_path / "out.errors.jsonl")}
+    assert again.returncode == 1  # the truly broken ones still fail
+
+
+def test_resume_after_sigkill_gives_exactly_one_line_per_input(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 40)
+    with TestServer(latency=0.15) as server:
+        cmd = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl",
+               "--base-url", server.base_url, "--concurrency", "4"]  # fmt: skip
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = tmp_path / "out.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 8):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        before = lines(out)
+        assert 8 <= len(before) < 40
+        with out.open("a") as handle:  # and a torn last line, as a power cut mid-write leaves
+            handle.write('{"id": "in/note039.txt", "source": "in/no')
+        done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
+    assert done.returncode == 0, done.stderr
+    ids = [r["id"] for r in lines(out)]
+    assert sorted(ids) == [f"in/note{i:03d}.txt" for i in range(40)]  # every input, each exactly once
+    assert "already done before" in done.stderr and "torn last line" in done.stderr
+
+
+def test_a_429_storm_with_retry_after_still_completes(server: TestServer, tmp_path: Path) -> None:
+    lock = threading.Lock()
+    count = {"n": 0}
+
+    def handler(request: RecordedRequest) -> Reply | None:
+        with lock:
+            count["n"] += 1
+            storm = count["n"] <= 12
+        return Reply.status_error(429, "rate limited", retry_after=1) if storm else None
+
+    server.handler = handler
+    texts(tmp_path / "in", 10)
+    started = time.monotonic()
+    done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url, "--concurrency", "8"],
+               tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(lines(tmp_path / "out.jsonl")) == 10
+    assert time.monotonic() - started >= 1.0  # Retry-After was waited for
+
+
+def test_budget_stop_then_finish(server: TestServer, tmp_path: Path) -> None:
+    server.handler = lambda request: Reply(usage={"prompt_tokens": 100, "completion_tokens": 20, "cost": 0.01})
+    texts(tmp_path / "in", 8)
+    args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url, "--concurrency", "1"]
+    stopped = run([*args, "--max-cost", "0.03"], tmp_path)
+    assert stopped.returncode == 1
+    assert len(lines(tmp_path / "out.jsonl")) == 3
+    assert lines(tmp_path / "out.errors.jsonl") == []  # not started is not failed
+    assert "5 not started (budget)" in stopped.stderr
+    finished = run([*args, "--max-cost", "1"], tmp_path)
+    assert finished.returncode == 0
+    assert len(lines(tmp_path / "out.jsonl")) == 8
+
+
+def test_dry_run_needs_no_key_and_sends_nothing(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 3)
+    pdf(tmp_path / "in" / "doc.pdf", "Invoice INV-9 total 99 EUR")
+    done = run(["in", "--schema", "invoice", "--dry-run"], tmp_path)  # OpenRouter by default, no key set
+    assert done.returncode == 0, done.stderr
+    assert "in/doc.pdf\tpdf, 1 page, 1 chunk(s)" in done.stdout
+    assert "4 inputs (0 would fail to load)" in done.stdout
+    assert "mistralai/mistral-small-2603: ~$" in done.stdout
+    assert '"required": [' in done.stdout  # the compiled schema
+
+
+def test_exit_code_2_for_bad_usage(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 1)
+    assert run(["in", "--schema", "no-such-schema", "-o", "out.jsonl"], tmp_path).returncode == 2
+    assert run(["in", "--schema", "invoice"], tmp_path).returncode == 2  # no -o
+    no_key = run(["in", "--schema", "invoice", "-o", "out.jsonl"], tmp_path)  # OpenRouter without a key
+    assert no_key.returncode == 2
+    assert "no API key for openrouter.ai" in no_key.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_the_key_is_in_no_output_file_and_no_log(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 4)
+    (tmp_path / "in" / "empty.txt").write_bytes(b"")
+    with TestServer(api_key=KEY) as server:
+        server.queue(Reply.status_error(500, f"upstream said: bad key {KEY}"))
+        done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url, "-vv"], tmp_path,
+                   EXTRACTOR_API_KEY=KEY)  # fmt: skip
+        assert server.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert done.returncode == 1  # the empty file
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "responses.sqlite" for p in files)
+    everything = done.stdout + done.stderr + "".join(p.read_bytes().decode("latin-1") for p in files)
+    assert KEY not in everything and KEY[10:30] not in everything
