@@ -16,7 +16,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from ipaddress import ip_address
 from pathlib import Path
@@ -471,7 +480,7 @@ class Extractor:
 
     def aextract_many(
         self, schema: Any, sources: Iterable[Any] | AsyncIterable[Any], **options: Unpack[ManyOptions]
-    ) -> AsyncIterator[BatchResult[Any]]:
+    ) -> AsyncGenerator[BatchResult[Any], None]:
         """Results for many sources, as they finish (see `extractor.batch.BatchRunner`).
 
         `sources` may be any (lazy) iterable of texts, paths, documents, images, `{"id", "text"}`
@@ -546,6 +555,8 @@ class Extractor:
         """The chunks `document` must be split into to fit one request (none when it fits whole)."""
         max_chars = settings.max_chars
         max_tokens = settings.max_tokens_per_request
+        if not (max_chars or max_tokens or document.images) and 2 * len(document.text) <= _CHECK_CONTEXT_ABOVE:
+            return []  # a short text: its estimate (at most two tokens a character) cannot reach the check
         estimate = estimate_document_tokens(document)
         if estimate > _CHECK_CONTEXT_ABOVE:
             info = await self._catalog.info(settings.model)

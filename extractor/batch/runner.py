@@ -14,7 +14,7 @@ import json
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,7 +246,7 @@ class BatchRunner(Generic[T]):
 
     # --- the run ---------------------------------------------------------------------------
 
-    async def run(self, sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[BatchResult[T]]:
+    async def run(self, sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[BatchResult[T], None]:
         """The results, as they finish (or in input order when `ordered`)."""
         if self.budget is not None:
             info = await self.extractor.model_info()

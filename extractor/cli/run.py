@@ -136,7 +136,7 @@ async def _run_batch(
                 sink.write_error({"id": result.id, "source": result.source, "error": error, "meta": _meta(result)})
             reporter.update()
     finally:
-        await results.aclose()  # type: ignore[attr-defined]
+        await results.aclose()
         await extractor.aclose()
 
 

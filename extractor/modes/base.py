@@ -6,6 +6,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ..schema import CompiledSchema
@@ -15,6 +16,7 @@ __all__ = ["Message", "Mode", "ModeAnswer", "assistant_echo", "content_text", "w
 Message = dict[str, Any]
 
 _REGISTRY: dict[str, type[Mode]] = {}
+_ORDERED: dict[str, type[Mode]] = {}  # the registry in order of preference, rebuilt when a mode registers
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,12 @@ class Mode(ABC):
         return f"<mode {self.name}>"
 
 
-def registered_modes() -> dict[str, type[Mode]]:
-    """Every mode by name, in order of preference."""
-    return dict(sorted(_REGISTRY.items(), key=lambda item: item[1].rank))
+def registered_modes() -> Mapping[str, type[Mode]]:
+    """Every mode by name, in order of preference (a read-only view)."""
+    if len(_ORDERED) != len(_REGISTRY):
+        _ORDERED.clear()
+        _ORDERED.update(sorted(_REGISTRY.items(), key=lambda item: item[1].rank))
+    return MappingProxyType(_ORDERED)
 
 
 def content_text(content: Any) -> str | None:
