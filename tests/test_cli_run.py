@@ -127,16 +127,23 @@ def test_bad_inputs_fail_alone_next_to_good_ones(server: TestServer, tmp_path: P
     assert again.returncode == 1  # the truly broken ones still fail
 
 
+def start_and_wait(tmp_path: Path, server: TestServer, concurrency: int, lines_wanted: int) -> subprocess.Popen[bytes]:
+    """`extractor run in ... -o out.jsonl` started in the background, once OUT holds `lines_wanted` lines."""
+    cmd = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl",
+           "--base-url", server.base_url, "--concurrency", str(concurrency)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = tmp_path / "out.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < lines_wanted):
+        time.sleep(0.02)
+    return proc
+
+
 def test_resume_after_sigkill_gives_exactly_one_line_per_input(tmp_path: Path) -> None:
     texts(tmp_path / "in", 40)
+    out = tmp_path / "out.jsonl"
     with TestServer(latency=0.15) as server:
-        cmd = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl",
-               "--base-url", server.base_url, "--concurrency", "4"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out = tmp_path / "out.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 8):
-            time.sleep(0.02)
+        proc = start_and_wait(tmp_path, server, concurrency=4, lines_wanted=8)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         before = lines(out)
@@ -222,14 +229,9 @@ def test_the_key_is_in_no_output_file_and_no_log(tmp_path: Path) -> None:
 
 def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
     texts(tmp_path / "in", 30)
+    out = tmp_path / "out.jsonl"
     with TestServer(latency=0.15) as server:
-        cmd = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl",
-               "--base-url", server.base_url, "--concurrency", "3"]  # fmt: skip
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out = tmp_path / "out.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 5):
-            time.sleep(0.02)
+        proc = start_and_wait(tmp_path, server, concurrency=3, lines_wanted=5)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 130
