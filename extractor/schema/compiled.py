@@ -263,27 +263,32 @@ class CompiledSchema(Generic[T]):
         When the compiled shape is the user's (but for nulls standing for absent fields), pydantic
         reads the text directly; only if that fails is it decoded first.
         """
+        return self._validated(text, None)
+
+    def _validated(self, text: str | bytes, parsed: Any) -> T:
+        """`validate_json`, with the text already parsed into `parsed` when the caller has it (else None)."""
         if self._direct is not None:
             try:
                 return self._direct.validate_json(text)
             except pydantic.ValidationError as exc:
                 if self.identity:
                     raise self._pydantic_error(exc) from None
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
-        return self.validate(obj)
+        if parsed is None:
+            try:
+                parsed = json.loads(text)
+            except ValueError as exc:
+                raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
+        return self.validate(parsed)
 
-    def _plain(self, text: str) -> bool:
-        """Whether `text` may take the fast path: a JSON object whose keys are all property names of
-        the compiled schema. (A key in another case would otherwise pass validation unnoticed
-        wherever the user's schema tolerates unknown keys and missing fields.)"""
+    def _plain(self, text: str) -> dict[str, Any] | None:
+        """`text` parsed, when it may take the fast path: a JSON object whose keys are all property names
+        of the compiled schema (else None). A key in another case would otherwise pass validation
+        unnoticed wherever the user's schema tolerates unknown keys and missing fields."""
         try:
             parsed = pydantic_core.from_json(text)
         except ValueError:
-            return False
-        return type(parsed) is dict and self._keys_known(parsed)
+            return None
+        return parsed if type(parsed) is dict and self._keys_known(parsed) else None
 
     def _keys_known(self, value: Any) -> bool:
         """Whether every key of every object in `value` is a property name of the compiled schema."""
@@ -337,9 +342,10 @@ class CompiledSchema(Generic[T]):
         """
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
-        if self._plain(text):
+        parsed = self._plain(text)
+        if parsed is not None:
             try:
-                return ParseResult(self.validate_json(text), [])
+                return ParseResult(self._validated(text, parsed), [])
             except OutputInvalidError:
                 pass  # valid JSON, but not of the right shape: read it the long way
         reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
