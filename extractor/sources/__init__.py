@@ -17,6 +17,7 @@ from .chunking import (
 )
 from .document import PAGE_SEPARATOR, Document, DocumentKind
 from .evidence import DEFAULT_THRESHOLD, Evidence, EvidenceMethod, find_evidence, number_forms
+from .files import DEFAULT_MAX_FILE_BYTES, read_file, read_head
 from .image import DEFAULT_MAX_SIDE, Detail, Image
 from .merge import Merged, merge_results
 from .page import Page
@@ -25,6 +26,7 @@ from .pdf import PDF_ENGINES, ImageMode, PdfEngine, file_parser_plugin, pdf_file
 from .text import html_to_text
 
 __all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_SIDE",
     "DEFAULT_OVERLAP",
     "DEFAULT_THRESHOLD",
@@ -55,6 +57,8 @@ __all__ = [
     "merge_results",
     "number_forms",
     "pdf_file_part",
+    "read_file",
+    "read_head",
     "select_pages",
     "split_text",
     "to_parts",

@@ -11,6 +11,7 @@ from typing import Any, Final, Literal, TypeAlias
 from ..errors import DocumentError, UnsupportedSourceError
 from ._pages import PageSelection, PageStarts, select_pages
 from ._sniff import find_pdf_header, image_format, known_binary, looks_like_html
+from .files import DEFAULT_MAX_FILE_BYTES, read_file
 from .image import DEFAULT_MAX_SIDE, Image
 from .page import Page
 from .pdf import ImageMode, pdf_file_part, read_pdf, rewrite_pdf
@@ -77,20 +78,17 @@ class Document:
         images: ImageMode = "auto",
         max_image_side: int | None = DEFAULT_MAX_SIDE,
         max_image_pixels: int | None = None,
+        max_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     ) -> Document:
         """The document in the file at `path`; its kind comes from the bytes (and, for text, the extension).
 
         `password` opens an encrypted PDF; `pages` selects pages (`3`, `range(1, 4)`, `"1-3,5"`);
         `images` says when a PDF page's images are taken (`"auto"`: pages without text); images are
-        scaled down to `max_image_side` / `max_image_pixels`.
+        scaled down to `max_image_side` / `max_image_pixels`. Only regular files of at most
+        `max_bytes` are read (a FIFO, a device or a larger file is a `DocumentError`).
         """
         source = os.fspath(path)
-        try:
-            data = Path(path).read_bytes()
-        except IsADirectoryError:
-            raise DocumentError("is a directory, not a file", source=source) from None
-        except OSError as exc:
-            raise DocumentError(f"cannot read: {exc.strerror or exc}", source=source) from None
+        data = read_file(source, max_bytes=max_bytes)
         return cls._read(data, Path(path).name, source, password, pages, images, max_image_side, max_image_pixels)
 
     @classmethod

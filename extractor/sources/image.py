@@ -21,6 +21,7 @@ import PIL.Image
 
 from ..errors import ConfigurationError, DocumentError, UnsupportedSourceError
 from ._sniff import IMAGE_MIME_TYPES, describe, image_format
+from .files import read_file
 
 __all__ = ["DEFAULT_MAX_SIDE", "Detail", "Image"]
 
@@ -138,10 +139,7 @@ class Image:
     ) -> Image:
         """The image in the file at `path` (format from its bytes), scaled down to the limits when given."""
         source = os.fspath(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise DocumentError(f"cannot read: {exc.strerror or exc}", source=source) from None
+        data = read_file(source)
         return cls._checked(
             data, name=Path(path).name, source=source, detail=detail, max_side=max_side, max_pixels=max_pixels
         )
