@@ -9,6 +9,10 @@ What is stored, and nothing else: the key (a hex digest), the response JSON, an 
 JSON given by the caller, and the time the row was written. The cache never sees headers; `put`
 can also be handed the API key (`secrets=`) and then refuses any response or meta that contains it.
 
+Privacy: the cache holds extracted data. The folders it creates are made mode 0700 and the database
+file 0600 (SQLite gives its -wal and -shm files the database's mode), whatever the umask; existing
+folders and an existing database keep their modes.
+
 Concurrency: one connection per cache object, guarded by a lock, so threads may share it; several
 processes may use the same file at once (WAL journal, a busy timeout, and brief retries when SQLite
 still answers "database is locked"). A process that forks opens its own connection on first use.
@@ -40,6 +44,7 @@ from typing import Any, TypeVar
 import pydantic_core
 
 from .errors import ConfigurationError
+from .models_info import create_private_file, private_dir
 from .transport import Secret
 
 __all__ = ["CacheEntry", "ResponseCache", "open_cache"]
@@ -242,9 +247,13 @@ class ResponseCache:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         except OSError as exc:
             raise ConfigurationError(f"response cache {self.path}: cannot create its directory: {exc}") from None
+        try:
+            create_private_file(self.path)  # before SQLite creates it with the umask's mode
+        except OSError as exc:
+            raise ConfigurationError(f"response cache {self.path}: cannot create the file: {exc}") from None
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")

@@ -21,8 +21,10 @@ __all__ = [
     "ConfigurationError",
     "DocumentError",
     "EncryptedDocumentError",
+    "EndpointUnreachableError",
     "ErrorDetail",
     "ExtractorError",
+    "InputError",
     "ModerationError",
     "NotFoundError",
     "OutputError",
@@ -31,6 +33,7 @@ __all__ = [
     "PaymentRequiredError",
     "RateLimitError",
     "RefusalError",
+    "RunStoppedError",
     "SchemaCompileError",
     "ServerError",
     "TransientResponseError",
@@ -187,6 +190,10 @@ class APIConnectionError(APIError):
     """The endpoint could not be reached or dropped the connection; retried before this is raised."""
 
 
+class EndpointUnreachableError(APIConnectionError):
+    """The endpoint could not be reached at all: connection refused, unknown host, no route; nothing was sent."""
+
+
 class TransientResponseError(APIError):
     """A 200 answer that carries an error (`error` in the body, `finish_reason: "error"`, a broken stream)."""
 
@@ -212,3 +219,18 @@ class UnsupportedSourceError(DocumentError):
 
 class BudgetExceededError(ExtractorError):
     """Starting this request would take the run past its `max_cost`; the request was not sent."""
+
+
+class InputError(ExtractorError):
+    """An input of a batch cannot be used as given: a JSONL line that is not UTF-8 or JSON, has no
+    text, or repeats an id with another text; a folder that cannot be listed. The message names it."""
+
+
+class RunStoppedError(ExtractorError):
+    """A batch stopped early on a fault that no input can get past (a wrong key, no credits, an endpoint
+    that cannot be reached or a wrong URL). The inputs it did not really try come back not started
+    (`skipped`), never as failures; `cause` is the error that showed the fault."""
+
+    def __init__(self, message: str, *, cause: ExtractorError | None = None) -> None:
+        self.cause = cause
+        super().__init__(message)

@@ -140,6 +140,8 @@ class ManyOptions(CallOptions, total=False):
     max_cost: float | None
     cache: bool | str | Path | ResponseCache | None
     load_workers: int | None
+    load_timeout: float
+    max_file_size: int | None
 
 
 _BATCH_OPTIONS = frozenset(ManyOptions.__annotations__) - frozenset(CallOptions.__annotations__)
@@ -489,7 +491,11 @@ class Extractor:
         requests; `max_cost` (USD) stops starting new inputs once spent plus in-flight estimates
         would pass it (those come back `skipped`); `cache` (None: this extractor's) serves repeated
         requests from disk; `ordered` keeps input order within a window of `window` results;
-        `load_workers` processes read PDFs. Every other option applies to each extraction.
+        `load_workers` processes read PDFs, each file within `load_timeout` seconds (a worker that dies
+        or runs past it fails that file alone); files over `max_file_size` bytes fail unread. A fault
+        no input can get past (a rejected key, no credits, an unreachable endpoint, a wrong URL)
+        stops the run: inputs not tried come back `skipped`, then `RunStoppedError` is raised.
+        Every other option applies to each extraction.
         """
         from .batch.runner import BatchRunner  # the batch layer builds on the client: imported when used
 

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import APIError
 from .transport import Transport
 
-__all__ = ["DEFAULT_MODEL", "ModelCatalog", "ModelInfo", "default_cache_dir"]
+__all__ = ["DEFAULT_MODEL", "ModelCatalog", "ModelInfo", "create_private_file", "default_cache_dir", "private_dir"]
 
 log = logging.getLogger("extractor")
 
@@ -38,6 +38,49 @@ def default_cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "extractor"
+
+
+def private_dir(path: Path) -> None:
+    """Make sure folder `path` exists; the folders it creates (it and missing parents) are mode 0700.
+
+    The mode is set explicitly, whatever the umask. Folders that already existed are left as they
+    are: they may not be ours (a home folder, a shared /tmp) or may have been opened up on purpose.
+    """
+    missing: list[Path] = []
+    folder = path
+    while not os.path.lexists(folder) and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        os.chmod(folder, 0o700)
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a directory")
+
+
+def create_private_file(path: Path) -> bool:
+    """Create `path` empty with mode 0600 (whatever the umask) if it does not exist; whether it did.
+
+    An existing file is left as it is.
+    """
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+    except FileExistsError:
+        return False
+    try:
+        _fchmod_private(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fchmod_private(fd: int) -> None:
+    """Set the open file's mode to 0600 (where the platform has modes)."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, 0o600)
 
 
 def _price(value: Any) -> float | None:
@@ -166,10 +209,13 @@ class ModelCatalog:
         path = self._disk_path
         if path is not None:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
                 record = {"base_url": self.transport.base_url, "fetched_at": time.time(), "models": items}
-                tmp.write_text(json.dumps(record))
+                fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+                with os.fdopen(fd, "wb") as writer:
+                    _fchmod_private(writer.fileno())  # a leftover temporary file of this pid may be older
+                    writer.write(json.dumps(record).encode())
                 tmp.replace(path)
             except OSError as exc:
                 log.info("could not write the model cache %s: %s", path, exc)

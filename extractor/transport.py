@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import json
 import logging
+import socket
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +32,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    EndpointUnreachableError,
     ModerationError,
     NotFoundError,
     PaymentRequiredError,
@@ -198,6 +201,41 @@ def _disconnected(exc: httpx.TimeoutException) -> bool:
     )
 
 
+_UNREACHABLE_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network is unreachable",
+}
+#: getaddrinfo's "this name does not exist" (other codes, like a DNS server that did not answer, say so)
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
+def _unreachable(exc: BaseException, host: str) -> str | None:
+    """Why the connection could not even be opened (`connection refused`, `unknown host (...)`), or None.
+
+    Both HTTP backends hide the reason in the exception chain: the aiohttp transport reports every
+    connection failure as an `httpx.ConnectTimeout`, httpx's own as a `ConnectError`; the socket
+    error (`ConnectionRefusedError`, `socket.gaierror`) sits below, as the cause or (httpcore raises
+    `from None`) the suppressed context.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, socket.gaierror):
+            if link.errno in _NO_SUCH_NAME:
+                return f"unknown host ({host} does not resolve)"
+            return f"unknown host ({host} could not be resolved: {link.strerror or link})"
+        if isinstance(link, OSError) and link.errno in _UNREACHABLE_ERRNOS:
+            return _UNREACHABLE_ERRNOS[link.errno]
+        inner = getattr(link, "os_error", None)  # aiohttp's ClientConnectorError keeps it there
+        if isinstance(inner, OSError) and id(inner) not in seen:
+            link = inner
+            continue
+        link = link.__cause__ or link.__context__
+    return None
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, APITimeoutError | APIConnectionError | TransientResponseError):
         return True
@@ -332,7 +370,11 @@ class Transport:
         return url
 
     def _connection_error(self, exc: httpx.HTTPError) -> APIError:
-        """The library's error for an httpx failure with no HTTP answer (both are transient)."""
+        """The library's error for an httpx failure with no HTTP answer (all are transient): the
+        endpoint cannot be reached, did not answer in time, or closed the connection."""
+        reason = _unreachable(exc, urlsplit(self.base_url).hostname or self.host)
+        if reason is not None:
+            return EndpointUnreachableError(f"cannot reach {redact(self.base_url, self._key)}: {reason}")
         if isinstance(exc, httpx.TimeoutException) and not _disconnected(exc):
             return APITimeoutError(f"no answer from {self.host} within {self.timeout:g} s ({type(exc).__name__})")
         if isinstance(exc, httpx.TimeoutException):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import multiprocessing
+import os
 import sqlite3
+import stat
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from extractor.batch import CacheEntry, ResponseCache
 from extractor.errors import ConfigurationError
+from extractor.models_info import ModelCatalog, private_dir
+from extractor.transport import Transport
 
 BASE = "https://openrouter.ai/api/v1"
 FAKE_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -329,3 +337,82 @@ def test_a_lock_held_too_long_is_a_configuration_error(tmp_path: Path) -> None:
     cache.put("b", response())
     assert len(cache) == 2
     cache.close()
+
+
+# --- privacy: the cache holds extracted data ----------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask that would leave new files readable by everyone (0644) while the test runs."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.usefixtures("open_umask")
+def test_the_cache_folder_and_files_are_private(tmp_path: Path) -> None:
+    parent_mode = mode(tmp_path)
+    folder = tmp_path / "home" / "cache" / "extractor"
+    path = folder / "responses.sqlite"
+    with ResponseCache(path) as cache:
+        cache.put(cache.key_for(BASE, body()), response())
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)  # WAL mode: both exist while the connection is open
+        assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+    assert mode(folder) == mode(folder.parent) == mode(folder.parent.parent) == 0o700  # the folders it created
+    assert mode(tmp_path) == parent_mode  # a folder that existed is left as it was
+    assert mode(path) == 0o600
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+def test_private_even_under_a_umask_that_removes_owner_bits(tmp_path: Path) -> None:
+    previous = os.umask(0o377)  # mkdir(0o700) alone would give 0o400: a folder its owner cannot enter
+    try:
+        private_dir(tmp_path / "a" / "b")
+        assert mode(tmp_path / "a") == mode(tmp_path / "a" / "b") == 0o700
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.usefixtures("open_umask")
+def test_an_existing_cache_folder_and_file_keep_their_modes(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o750)
+    os.chmod(folder, 0o750)
+    path = folder / "responses.sqlite"
+    ResponseCache(path).close()
+    os.chmod(path, 0o640)  # opened up on purpose, say for a group
+    with ResponseCache(path) as cache:
+        cache.put("k", response())
+        assert mode(Path(f"{path}-wal")) == 0o640
+    assert (mode(folder), mode(path)) == (0o750, 0o640)
+
+
+class _FakeTransport:
+    base_url = "https://models.example/v1"
+    host = "models.example"
+
+    async def models(self) -> list[dict[str, Any]]:
+        return [{"id": "vendor/model", "context_length": 1000}]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.usefixtures("open_umask")
+def test_the_model_list_cache_is_private(tmp_path: Path) -> None:
+    folder = tmp_path / "new" / "extractor"
+    catalog = ModelCatalog(cast(Transport, _FakeTransport()), cache_dir=folder)
+    info = asyncio.run(catalog.info("vendor/model"))
+    assert info.context_length == 1000
+    written = list(folder.iterdir())
+    assert len(written) == 1
+    assert json.loads(written[0].read_text())["models"] == [{"id": "vendor/model", "context_length": 1000}]
+    assert (mode(folder), mode(folder.parent), mode(written[0])) == (0o700, 0o700, 0o600)

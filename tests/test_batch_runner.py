@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fpdf import FPDF
+from pdf_samples import text_pdf as _pdf
 from pydantic import BaseModel
 
 from extractor import BudgetExceededError, DocumentError, Extractor, RetryPolicy
 from extractor.batch import BatchItem, ResponseCache
+from extractor.errors import AuthenticationError, RunStoppedError
 from extractor.testing import RecordedRequest, Reply, TestServer
 
 
@@ -157,15 +158,6 @@ def test_the_cache_makes_a_rerun_free(server: TestServer, tmp_path: Path) -> Non
     assert api_key.encode() not in stored
 
 
-def _pdf(path: Path, text: str) -> Path:
-    doc = FPDF()
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.multi_cell(0, 8, text)
-    doc.output(str(path))
-    return path
-
-
 def test_one_bad_input_fails_alone(server: TestServer, tmp_path: Path) -> None:
     good_pdf = _pdf(tmp_path / "good.pdf", "Quarterly note")
     broken = tmp_path / "broken.pdf"
@@ -207,3 +199,60 @@ def test_async_many_with_jsonl_style_items(server: TestServer, tmp_path: Path) -
     results = sorted(asyncio.run(main()), key=lambda r: r.id)
     assert [(r.id, r.value.title) for r in results] == [("1", "second"), ("a", "first")]
     assert json.dumps([r.id for r in results]) == '["1", "a"]'
+
+
+# --- run-level faults stop the run ------------------------------------------------------------------
+
+
+def test_a_rejected_key_stops_the_run_and_fails_no_input(tmp_path: Path) -> None:
+    with TestServer(api_key="sk-right-key-0123456789") as server:
+        ex = make(server, tmp_path, api_key="sk-wrong-key-0123456789")
+        results: list[Any] = []
+        with pytest.raises(RunStoppedError) as info:
+            for result in ex.extract_many(Note, (f"note {i}" for i in range(200)), concurrency=4):
+                results.append(result)
+        assert len(server.chat_requests) <= 4  # the first answers, not a request per input
+    assert isinstance(info.value.cause, AuthenticationError)
+    assert str(info.value).startswith("401 from ")
+    assert results and all(r.skipped and not r.ok and r.error is info.value for r in results)
+    assert len(results) <= 4  # those in flight come back not started; the rest were never read
+
+
+def test_a_404_after_successes_fails_only_its_input(server: TestServer, tmp_path: Path) -> None:
+    def handler(request: RecordedRequest) -> Reply:
+        text = request.json["messages"][-1]["content"]
+        if text == "note 5":
+            return Reply.status_error(404, "No endpoints found for this input")
+        return Reply.json({"title": text})
+
+    server.handler = handler
+    results = list(make(server, tmp_path).extract_many(Note, [f"note {i}" for i in range(12)], concurrency=1))
+    assert sorted(r.id for r in results) == sorted(str(i) for i in range(12))
+    failed = [r for r in results if not r.ok]
+    assert [(r.id, type(r.error).__name__, r.skipped) for r in failed] == [("5", "NotFoundError", False)]
+
+
+def test_three_404s_in_a_row_after_successes_stop_the_run(server: TestServer, tmp_path: Path) -> None:
+    count = 0
+
+    def handler(request: RecordedRequest) -> Reply | None:
+        nonlocal count
+        count += 1
+        return Reply.status_error(404, "model removed") if count > 3 else None
+
+    server.handler = handler
+    results: list[Any] = []
+    with pytest.raises(RunStoppedError):
+        for result in make(server, tmp_path).extract_many(Note, [f"note {i}" for i in range(50)], concurrency=1):
+            results.append(result)
+    assert [r.ok for r in results[:3]] == [True, True, True]
+    assert [r.skipped for r in results[3:]] == [True, True, True]  # the three 404s: not the inputs' fault
+    assert len(server.chat_requests) == 6
+
+
+def test_an_input_known_to_fail_is_not_sent(server: TestServer, tmp_path: Path) -> None:
+    bad = BatchItem(id="bad", source="", error=DocumentError("unreadable", source="bad"))
+    results = {r.id: r for r in make(server, tmp_path).extract_many(Note, [bad, BatchItem(id="good", source="x")])}
+    assert results["bad"].error is bad.error and not results["bad"].skipped
+    assert results["good"].ok
+    assert len(server.chat_requests) == 1

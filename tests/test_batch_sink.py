@@ -343,6 +343,147 @@ def test_an_empty_output_is_fine(tmp_path: Path) -> None:
     assert errors_path_for(out).read_bytes() == b""
 
 
+# --- files that are not the sink's ------------------------------------------------------------
+
+PRETTY = json.dumps({"id": "settings", "data": {"model": "m", "retries": [1, 2]}, "debug": True}, indent=2)
+FOREIGN_OUTPUTS = {
+    "pretty-printed JSON": PRETTY.encode(),
+    "pretty-printed JSON with its newline": PRETTY.encode() + b"\n",
+    "one-line JSON document without newline": json.dumps({"model": "m", "retries": 3}).encode(),
+    "JSON array": b'[{"id": "a", "data": {}}]\n',
+    "CSV": b"id,text\na,one\nb,two\n",
+    "CSV without last newline": b"id,total\n1,17.50\n2,3",
+    "input JSONL": b'{"id": "a", "text": "one"}\n{"id": "b", "text": "two"}\n',
+    "input JSONL after a blank line": b'\n{"id": "a", "text": "one"}\n',
+    "an errors file": json.dumps(failed("a")).encode() + b"\n",
+    "record with a number for id": b'{"id": 1, "data": {}}\n',
+    "plain text": b"Dear diary,\ntoday I ran extractor.\n",
+    "plain text without newline": b"a note",
+    "bare number": b"42\n",
+    "binary": bytes(range(256)) * 8,
+    "binary without newline": bytes(range(11, 256)) * 4,
+    "damage and then a torn record": b'{"id": "a", "data": {"trunc\n{"id": "b", "so',
+}
+
+
+@pytest.mark.parametrize("content", FOREIGN_OUTPUTS.values(), ids=FOREIGN_OUTPUTS.keys())
+def test_an_output_that_is_not_the_sinks_is_refused_and_left_alone(tmp_path: Path, content: bytes) -> None:
+    out = tmp_path / "settings.json"
+    out.write_bytes(content)
+    sink = JsonlSink(out)
+    with pytest.raises(ConfigurationError) as caught:
+        sink.open()
+    message = str(caught.value)
+    assert message.startswith(f"{out} is not an extractor output file (")
+    assert "refusing to write to it; choose another -o" in message
+    assert "\n" not in message
+    assert out.read_bytes() == content
+    assert not errors_path_for(out).exists()
+    assert not sink.is_open
+    assert sink.status("a") is None
+
+
+def test_the_refusal_says_which_line_and_why(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    out.write_text(PRETTY)
+    with pytest.raises(ConfigurationError) as caught:
+        JsonlSink(out).open()
+    assert str(caught.value) == (
+        f"{out} is not an extractor output file (line 1 is not JSON, and line 7, the first that is, is not a record "
+        'with "id" and "data"): refusing to write to it; choose another -o'
+    )
+    out.write_text(json.dumps({"model": "m", "debug": "yes"}, indent=2))
+    with pytest.raises(
+        ConfigurationError, match=r'\(line 1 is not a JSON record with "id" and "data", nor is any other'
+    ):
+        JsonlSink(out).open()
+    out.write_bytes(b"\n\n" + FOREIGN_OUTPUTS["input JSONL"])
+    with pytest.raises(ConfigurationError, match=r'\(line 3 is JSON but not a record with "id" and "data"\)'):
+        JsonlSink(out).open()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [FOREIGN_OUTPUTS["input JSONL"], FOREIGN_OUTPUTS["plain text"], json.dumps(ok("a")).encode() + b"\n"],
+    ids=["input JSONL", "plain text", "an output file"],
+)
+def test_an_errors_file_that_is_not_the_sinks_is_refused_before_anything_changes(
+    tmp_path: Path, content: bytes
+) -> None:
+    out = tmp_path / "out.jsonl"
+    torn_output = json.dumps(ok("a")).encode() + b"\n" + b'{"id": "b", "sou'  # would be repaired on opening
+    out.write_bytes(torn_output)
+    errors = tmp_path / "inputs.jsonl"
+    errors.write_bytes(content)
+    with pytest.raises(ConfigurationError, match=r"inputs\.jsonl is not an extractor errors file \(.*--errors$"):
+        JsonlSink(out, errors).open()
+    assert errors.read_bytes() == content
+    assert out.read_bytes() == torn_output  # not cut: refused before any repair
+
+
+def test_a_foreign_errors_file_creates_no_output(tmp_path: Path) -> None:
+    errors = tmp_path / "notes.txt"
+    errors.write_bytes(b"not mine\n")
+    with pytest.raises(ConfigurationError, match=r"notes\.txt"):
+        JsonlSink(tmp_path / "new" / "out.jsonl", errors).open()
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "content, kept",
+    [
+        (b'{"id": "a", "sou', b""),  # a SIGKILL during the first write
+        (b'{"id":"a","source":"a.pdf","data":{"name":"Caf\xc3', b""),  # ... inside a character
+        (b"{", b""),
+        (b"\n  \n", b"\n  \n"),
+        (b"\x00" * 300, b""),  # a power loss after the first write: zeros where the line was
+        (b"\x00" * 40 + b"\n" + b'{"id": "a", "so', b"\x00" * 40 + b"\n"),
+    ],
+    ids=["torn first record", "torn inside a character", "one brace", "blank lines", "zeros", "zeros and torn"],
+)
+def test_an_output_holding_only_a_torn_first_record_opens(tmp_path: Path, content: bytes, kept: bytes) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(content)
+    with JsonlSink(out) as sink:
+        assert sink.ok_existing == 0
+        assert sink.dropped_bytes == len(content) - len(kept)
+        sink.write_ok(ok("a"))
+    assert out.read_bytes() == kept + json.dumps(ok("a"), separators=(",", ":")).encode() + b"\n"
+
+
+def test_damage_before_the_first_record_is_tolerated(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    content = b"\x00\x00\n" + b'{"id": "z", "data": {"trunc\n' + json.dumps(ok("a")).encode() + b"\n"
+    out.write_bytes(content)
+    with JsonlSink(out) as sink:
+        assert sink.done_ids == {"a"}
+        assert sink.invalid_lines == 2
+    assert out.read_bytes() == content
+
+
+def test_status_says_which_file_holds_an_id(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    sink = JsonlSink(out)
+    assert sink.status("a") is None
+    with sink:
+        sink.write_ok(ok("a"))
+        sink.write_error(failed("b"))
+        sink.write_error(failed("c"))
+        assert (sink.status("a"), sink.status("b"), sink.status("x")) == ("ok", "failed", None)
+    with JsonlSink(out) as sink:
+        assert [sink.status(i) for i in "abcx"] == ["ok", "failed", "failed", None]
+    with JsonlSink(out, retry_errors=True) as sink:
+        assert not sink.is_done("b")
+        assert [sink.status(i) for i in "abc"] == ["ok", "failed", "failed"]  # failed until rewritten
+        sink.write_ok(ok("b"))
+        sink.write_error(failed("c", "again"))
+        sink.write_ok(ok("x"))
+        assert [sink.status(i) for i in "abcx"] == ["ok", "ok", "failed", "ok"]
+    assert sink.status("b") == "ok"  # still answers once closed
+    with JsonlSink(out) as sink:
+        assert [sink.status(i) for i in "abcx"] == ["ok", "ok", "failed", "ok"]
+
+
 # --- durability mechanics ---------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
+from pdf_samples import text_pdf as pdf
 from PIL import Image as PILImage
 
 from extractor.testing import RecordedRequest, Reply, TestServer
@@ -51,17 +51,6 @@ def texts(folder: Path, count: int) -> Path:
     return folder
 
 
-def pdf(path: Path, text: str, *, password: str | None = None) -> Path:
-    doc = FPDF()
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.multi_cell(0, 8, text)
-    if password:
-        doc.set_encryption(owner_password="owner-" + password, user_password=password)
-    doc.output(str(path))
-    return path
-
-
 def test_a_folder_to_jsonl_with_ids_and_meta(server: TestServer, tmp_path: Path) -> None:
     texts(tmp_path / "in", 6)
     done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
@@ -82,8 +71,10 @@ def test_jsonl_inputs_from_a_file_and_from_stdin(server: TestServer, tmp_path: P
                stdin='{"text": "three", "source_system": "crm"}\n')  # fmt: skip
     ids = sorted(r["id"] for r in lines(tmp_path / "out.jsonl"))
     assert ids == ["-#line=1", "a", "in.jsonl#line=2"]
-    assert done.returncode == 1  # a line of the input file was not a record
-    assert "in.jsonl:3: not JSON" in done.stderr
+    assert done.returncode == 1  # a line of the input file was not a record: it is a failed input
+    failed = lines(tmp_path / "out.errors.jsonl")
+    assert [(r["id"], r["error"]["type"]) for r in failed] == [("in.jsonl#line=3", "InputError")]
+    assert failed[0]["error"]["message"].startswith("in.jsonl:3: not JSON")
     crm = next(r for r in lines(tmp_path / "out.jsonl") if r["id"] == "-#line=1")
     assert crm["meta"]["source_system"] == "crm"
 
@@ -199,7 +190,7 @@ def test_dry_run_needs_no_key_and_sends_nothing(tmp_path: Path) -> None:
     assert "in/doc.pdf\tpdf, 1 page, 1 chunk(s)" in done.stdout
     assert "4 inputs (0 would fail to load)" in done.stdout
     assert "mistralai/mistral-small-2603: ~$" in done.stdout
-    assert '"required": [' in done.stdout  # the compiled schema
+    assert "schema Invoice, strict (--show-schema prints it)" in done.stdout
 
 
 def test_exit_code_2_for_bad_usage(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import PIL.Image
 import pytest
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
+from pdf_samples import raw_pdf as _raw_pdf
 from pypdf import PdfReader
 
 from extractor.errors import ConfigurationError, DocumentError, EncryptedDocumentError, UnsupportedSourceError
@@ -288,20 +289,6 @@ def test_repairs_made_while_reading_are_warnings(tmp_path: Path) -> None:
     assert [page.text for page in doc.pages] == PAGE_TEXTS
     assert doc.warnings
     assert all(warning.startswith("pypdf: ") for warning in doc.warnings)
-
-
-def _raw_pdf(objects: list[bytes]) -> bytes:
-    """A minimal PDF of `objects` (object 1 the catalog) with a correct cross-reference table."""
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
 
 
 def test_cyclic_page_tree_fails_instead_of_looping() -> None:

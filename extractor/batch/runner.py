@@ -12,20 +12,27 @@ import asyncio
 import contextvars
 import json
 import logging
-import multiprocessing
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..cache import ResponseCache
-from ..errors import BudgetExceededError, ExtractorError
+from ..errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    EndpointUnreachableError,
+    ExtractorError,
+    NotFoundError,
+    PaymentRequiredError,
+    RunStoppedError,
+)
 from ..hooks import RunHooks, use_hooks
 from ..results import ExtractResult, Usage
-from ..sources import Document, estimate_tokens
+from ..sources import DEFAULT_MAX_FILE_BYTES, Document, estimate_tokens
 from .limits import AdaptiveLimit, Budget, TokenBucket
+from .loader import DEFAULT_LOAD_TIMEOUT, DocumentLoader
 
 if TYPE_CHECKING:
     from ..extract import Extractor
@@ -45,7 +52,9 @@ class BatchItem:
     """One input of a batch: a stable `id`, what to extract from, and how to name it in output.
 
     `source` is a text, a file path (read in the pool, with `password` and `pages`), a `Document`, an
-    `Image`, a list of these, or a message list.
+    `Image`, a list of these, or a message list. `error`, when set, says the input is already known to
+    fail (a file that cannot be listed, a JSONL line that is not JSON): it comes back failed with that
+    error, and nothing is sent for it.
     """
 
     id: str
@@ -54,6 +63,7 @@ class BatchItem:
     password: str | None = None
     pages: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
+    error: ExtractorError | None = None
 
     @property
     def name(self) -> str:
@@ -87,19 +97,6 @@ class BatchResult(Generic[T]):
             return self.result.usage
         usage = getattr(self.error, "usage", None)
         return usage if isinstance(usage, Usage) else Usage()
-
-
-def _load(path: str, password: str | None, pages: Any) -> Document:
-    """Read a file into a document (runs in a worker process)."""
-    return Document.from_path(path, password=password, pages=pages)
-
-
-def _is_pdf(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return b"%PDF-" in handle.read(1024)
-    except OSError:
-        return False  # read (and fail clearly) in a thread
 
 
 def _as_item(raw: Any, index: int) -> BatchItem:
@@ -171,6 +168,8 @@ class BatchRunner(Generic[T]):
         max_cost: float | None = None,
         cache: ResponseCache | None = None,
         load_workers: int | None = None,
+        load_timeout: float = DEFAULT_LOAD_TIMEOUT,
+        max_file_size: int | None = DEFAULT_MAX_FILE_BYTES,
         options: Mapping[str, Any] | None = None,
     ) -> None:
         self.extractor = extractor
@@ -187,33 +186,26 @@ class BatchRunner(Generic[T]):
         )
         self.budget = Budget(max_cost) if max_cost is not None else None
         self.load_workers = (os.cpu_count() or 1) if load_workers is None else load_workers
+        self.load_timeout = load_timeout
+        self.max_file_size = max_file_size
         self.options = dict(options or {})
-        self._pool: Executor | None = None
+        self._loader: DocumentLoader | None = None
         self._average_cost: float | None = None
         self._costs = 0
         self._prices: tuple[float | None, float | None] = (None, None)
 
     # --- one input -------------------------------------------------------------------------
 
-    def _executor(self) -> Executor:
-        if self._pool is None:
-            if self.load_workers > 0:
-                context = multiprocessing.get_context("spawn")  # threads run here: never fork
-                self._pool = ProcessPoolExecutor(max_workers=self.load_workers, mp_context=context)
-            else:
-                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="extractor-load")
-        return self._pool
+    def _documents(self) -> DocumentLoader:
+        if self._loader is None:
+            self._loader = DocumentLoader(self.load_workers, timeout=self.load_timeout, max_bytes=self.max_file_size)
+        return self._loader
 
     async def _one(self, item: BatchItem) -> BatchResult[T]:
         source = item.source
         try:
-            if isinstance(source, os.PathLike):
-                path = os.fspath(source)
-                if _is_pdf(path):  # parsing is CPU work: worker processes, so it overlaps with network waits
-                    loop = asyncio.get_running_loop()
-                    source = await loop.run_in_executor(self._executor(), _load, path, item.password, item.pages)
-                else:
-                    source = await asyncio.to_thread(_load, path, item.password, item.pages)
+            if isinstance(source, os.PathLike):  # PDFs parsed in worker processes, overlapping network waits
+                source = await self._documents().load(os.fspath(source), password=item.password, pages=item.pages)
             result = await self.extractor.aextract_result(self.schema, source, **self.options)
         except ExtractorError as exc:
             return BatchResult(item.id, item.name, None, error=exc, meta=item.meta)
@@ -246,8 +238,17 @@ class BatchRunner(Generic[T]):
 
     # --- the run ---------------------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        """Inputs being extracted right now."""
+        return self.limit.in_flight
+
     async def run(self, sources: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[BatchResult[T], None]:
-        """The results, as they finish (or in input order when `ordered`)."""
+        """The results, as they finish (or in input order when `ordered`).
+
+        A fault that no input can get past (`run_fault`) stops the run: inputs in flight come back
+        not started, no more are read, and `RunStoppedError` is raised after the last result.
+        """
         if self.budget is not None:
             info = await self.extractor.model_info()
             self._prices = (info.prompt_price, info.completion_price)
@@ -275,14 +276,16 @@ class BatchRunner(Generic[T]):
             failure = producer.exception() if producer.done() and not producer.cancelled() else None
             if failure is not None:
                 raise failure
+            if state.stop is not None:
+                raise state.stop
         finally:
             producer.cancel()
             for task in list(state.tasks):
                 task.cancel()
             await asyncio.gather(producer, *state.tasks, return_exceptions=True)
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+            if self._loader is not None:
+                await self._loader.aclose()
+                self._loader = None
 
     async def _produce(
         self, sources: Iterable[Any] | AsyncIterable[Any], queue: asyncio.Queue[Any], state: _State
@@ -290,16 +293,25 @@ class BatchRunner(Generic[T]):
         seq = 0
         try:
             async for raw in _iterate(sources):
+                if state.stop is not None:
+                    break
                 item = _as_item(raw, seq)
                 if self.ordered:
                     while seq >= state.emitted + self.window:
                         state.moved.clear()
                         await state.moved.wait()
+                if item.error is not None:  # known to fail: nothing to send
+                    await queue.put((seq, BatchResult(item.id, item.name, None, error=item.error, meta=item.meta)))
+                    seq += 1
+                    continue
                 if state.over_budget:
                     await queue.put((seq, self._skipped(item)))
                     seq += 1
                     continue
                 await self.limit.acquire()
+                if state.stop is not None:
+                    self.limit.release(succeeded=False)
+                    break
                 if self.budget is not None and not self.budget.reserve(seq, self._estimate(item)):
                     self.limit.release(succeeded=False)
                     state.over_budget = True
@@ -310,12 +322,15 @@ class BatchRunner(Generic[T]):
                     await queue.put((seq, self._skipped(item)))
                     seq += 1
                     continue
-                task = asyncio.create_task(self._finish(seq, item, queue))
+                task = asyncio.create_task(self._finish(seq, item, queue, state))
                 state.tasks.add(task)
                 task.add_done_callback(state.tasks.discard)
                 seq += 1
             while state.tasks:
                 await asyncio.gather(*list(state.tasks), return_exceptions=True)
+            for held_seq, held in state.held:  # faults never followed by a stop: the inputs' own failures
+                await queue.put((held_seq, held))
+            state.held.clear()
         except asyncio.CancelledError:
             state.cancelled = True  # the consumer went away: nobody waits for the end mark
             raise
@@ -323,19 +338,62 @@ class BatchRunner(Generic[T]):
             if not state.cancelled:
                 await queue.put(_DONE)
 
-    async def _finish(self, seq: int, item: BatchItem, queue: asyncio.Queue[Any]) -> None:
+    async def _finish(self, seq: int, item: BatchItem, queue: asyncio.Queue[Any], state: _State) -> None:
         result: BatchResult[T] | None = None
+        task = asyncio.current_task()
         try:
+            if task is not None:
+                state.working.add(task)
             try:
                 result = await self._one(item)
+            except asyncio.CancelledError as exc:
+                if state.stop is None or exc.args != (_STOP,):
+                    raise
+                result = self._not_started(item, state.stop)
             except Exception as exc:  # a bug must not stop the batch: it fails this one input
                 log.exception("%s: unexpected error", item.name)
                 error = ExtractorError(f"unexpected {type(exc).__name__}: {exc}")
                 result = BatchResult(item.id, item.name, None, error=error, meta=item.meta)
+            finally:
+                if task is not None:
+                    state.working.discard(task)
             self._settled(seq, result)
+            fault = result.error
+            if fault is not None and not result.skipped and run_fault(fault):
+                state.faults += 1
+                if state.stop is None and (
+                    isinstance(fault, _STOP_AT_ONCE) or state.successes == 0 or state.faults >= _FAULTS_IN_A_ROW
+                ):
+                    await self._stop(state, fault, queue)
+                if state.stop is not None:
+                    result = self._not_started(item, state.stop)
+                else:
+                    state.held.append((seq, result))  # an input's failure, or the start of a run-level fault
+                    return
+            elif result.ok:
+                state.successes += 1
+                state.faults = 0
+                held, state.held = state.held, []
+                for held_seq, failed in held:
+                    await queue.put((held_seq, failed))
             await queue.put((seq, result))  # the place is held until the result is handed on: backpressure
         finally:
             self.limit.release(succeeded=result is not None and result.ok)
+
+    async def _stop(self, state: _State, error: ExtractorError, queue: asyncio.Queue[Any]) -> None:
+        """Stop the run on a run-level fault: no new input starts, those in flight are called off."""
+        state.stop = RunStoppedError(stop_message(error, self.extractor.base_url), cause=error)
+        log.info("stopping: %s", state.stop)
+        current = asyncio.current_task()
+        for task in list(state.working):
+            if task is not current:
+                task.cancel(_STOP)
+        held, state.held = state.held, []
+        for held_seq, failed in held:
+            await queue.put((held_seq, self._not_started(_item_of(failed), state.stop)))
+
+    def _not_started(self, item: BatchItem, stop: RunStoppedError) -> BatchResult[T]:
+        return BatchResult(item.id, item.name, None, error=stop, skipped=True, meta=item.meta)
 
     def _skipped(self, item: BatchItem) -> BatchResult[T]:
         spent, limit = (self.budget.spent, self.budget.max_cost) if self.budget else (0.0, 0.0)
@@ -343,13 +401,46 @@ class BatchRunner(Generic[T]):
         return BatchResult(item.id, item.name, None, error=error, skipped=True, meta=item.meta)
 
 
+#: the faults that stop a run at their first occurrence (about the account, not the input)
+_STOP_AT_ONCE: tuple[type[ExtractorError], ...] = (AuthenticationError, PaymentRequiredError)
+#: run-level faults in a row that stop a run once some input has succeeded (before that, the first does)
+_FAULTS_IN_A_ROW = 3
+_STOP = "extractor: the run stopped"
+
+
+def run_fault(error: BaseException) -> bool:
+    """Whether `error` says no input can succeed: a rejected key (401), no credits (402), an endpoint
+    that cannot be reached, or a wrong URL or model (404)."""
+    return isinstance(error, AuthenticationError | PaymentRequiredError | EndpointUnreachableError | NotFoundError)
+
+
+def stop_message(error: ExtractorError, base_url: str) -> str:
+    """One line saying why a run stopped and what to check."""
+    if isinstance(error, AuthenticationError):
+        return f"{error} (the API key was refused: check EXTRACTOR_API_KEY or OPENROUTER_API_KEY, and --base-url)"
+    if isinstance(error, PaymentRequiredError):
+        return f"{error} (the account cannot pay for requests: add credits or use another key)"
+    if isinstance(error, NotFoundError):
+        return f"{error} (check --base-url, now {base_url}, and --model)"
+    return str(error)
+
+
+def _item_of(result: BatchResult[Any]) -> BatchItem:
+    return BatchItem(id=result.id, source=result.source, label=result.source, meta=result.meta)
+
+
 @dataclass
 class _State:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    working: set[asyncio.Task[Any]] = field(default_factory=set)
     emitted: int = 0
     moved: asyncio.Event = field(default_factory=asyncio.Event)
     over_budget: bool = False
     cancelled: bool = False
+    successes: int = 0
+    faults: int = 0
+    held: list[tuple[int, BatchResult[Any]]] = field(default_factory=list)
+    stop: RunStoppedError | None = None
 
 
 def _set_hooks(hooks: RunHooks) -> None:

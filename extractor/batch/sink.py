@@ -30,6 +30,18 @@ may leave such an id behind; the next `open()` finishes the job before anything 
 One process at a time: `open()` takes an exclusive `flock` on OUT (released by the kernel when the
 process dies) and raises `ConfigurationError` when another sink holds it. The errors file must belong
 to one output only.
+
+Only its own files: before it touches anything (no repair, no append, no file created), `open()`
+checks that each of the two files, if it exists, was written by a sink, and raises
+`ConfigurationError` naming the file otherwise, so that `-o settings.json` or `-o inputs.jsonl` cannot
+damage a file that is not an output. Blank lines, and lines of NUL bytes (what a power loss leaves),
+are skipped; then the first line that is valid JSON (the unterminated last line included) decides: the
+file is a sink's if that line is an object with a string `"id"` and a `"data"` key (OUT) or an
+`"error"` key (the errors file), and is not otherwise (an input line `{"id", "text"}`, an array, a
+number...). Lines that are not JSON before it are tolerated (damage), but a file without any JSON line
+is a sink's only if it holds nothing else than a last line without its newline that begins a JSON
+object: the first record, torn by a kill. Empty files are a sink's. Later lines are not judged: a
+damaged output keeps opening as before.
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import pydantic_core
 
@@ -101,6 +113,56 @@ def _record_id(line: bytes) -> tuple[bool, str | None]:
         return False, None
     ident = value.get("id") if isinstance(value, dict) else None
     return True, ident if isinstance(ident, str) else None
+
+
+def _is_blank(line: bytes) -> bool:
+    """Whether `line` holds nothing: whitespace only, or NUL bytes (what a power loss leaves where lines were)."""
+    return not line.replace(b"\x00", b"").strip()
+
+
+def _foreign(path: Path, key: str) -> str | None:
+    """Why `path` is not a file of records `{"id": str, key: ...}` by a sink; None when it is, is empty or missing.
+
+    Reads only up to the first line that is JSON (see the module's docstring for the rule); modifies nothing.
+    """
+    shape = f'record with "id" and "{key}"'
+    try:
+        reader = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
+    except FileNotFoundError:
+        return None
+    first: int | None = None  # number of the first line that is not blank
+    with reader:
+        for number, line in enumerate(reader, 1):
+            if _is_blank(line):
+                continue
+            if first is None:
+                first = number
+            try:
+                value = pydantic_core.from_json(line)
+            except ValueError:
+                if line.endswith(b"\n"):
+                    continue  # not JSON: damage, or a file that is not JSON lines at all; look further
+                # the last line, unterminated and not JSON: a torn record if it begins an object and is alone
+                if first == number and _begins_object(line):
+                    return None
+                break
+            if isinstance(value, dict) and isinstance(value.get("id"), str) and key in value:
+                return None
+            if first < number:
+                return f"line {first} is not JSON, and line {number}, the first that is, is not a {shape}"
+            return f"line {number} is JSON but not a {shape}"
+    if first is None:
+        return None
+    return f"line {first} is not a JSON {shape}, nor is any other line"
+
+
+def _begins_object(data: bytes) -> bool:
+    """Whether `data` is the beginning of a JSON object (as a record cut anywhere, even inside a character, is)."""
+    try:
+        value = pydantic_core.from_json(data, allow_partial=True)
+    except ValueError:
+        return False
+    return isinstance(value, dict)
 
 
 def _collect_ids(path: Path) -> tuple[set[str], ScanReport]:
@@ -253,6 +315,7 @@ class JsonlSink:
         self._out: _Appender | None = None
         self._err: _Appender | None = None
         self._done: set[str] = set()
+        self._failed: set[str] = set()  # ids whose line is in the errors file (retry_errors: until rewritten)
         self._retry_pending: set[str] = set()  # error ids that may be written once more (retry_errors)
         self._superseded: set[str] = set()  # such ids since written to OUT: their error line goes
         self._refailed = 0  # such ids written to the errors file again: their old line goes
@@ -272,6 +335,17 @@ class JsonlSink:
         """Whether `id` already has its line (and so must not be written again)."""
         return id in self._done
 
+    def status(self, id: str) -> Literal["ok", "failed"] | None:
+        """Where `id` has its line: "ok" in OUT, "failed" in the errors file, None in neither.
+
+        With `retry_errors=True`, an id of the errors file is "failed" (though not done) until it is
+        written again; then it is "ok" or "failed" as that write says.
+        """
+        with self._lock:
+            if id in self._failed:
+                return "failed"
+            return "ok" if id in self._done else None
+
     @property
     def dropped_bytes(self) -> int:
         """Bytes cut from the end of the two files on opening (torn or unreadable last lines)."""
@@ -289,11 +363,16 @@ class JsonlSink:
     # --- lifetime -----------------------------------------------------------------------
 
     def open(self) -> JsonlSink:
-        """Lock OUT, repair both files, read their ids; creates the files (and their directories)."""
+        """Lock OUT, repair both files, read their ids; creates the files (and their directories).
+
+        Raises `ConfigurationError`, having changed nothing, when a file exists that is not a sink's
+        (see the module's docstring), or when another sink holds OUT.
+        """
         with self._lock:
             if self._out is not None:
                 raise ValueError(f"{self.out_path} is already open")
             self._reset()
+            self._refuse_foreign()
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
             self.errors_path.parent.mkdir(parents=True, exist_ok=True)
             out, created = _open_append(self.out_path)
@@ -388,6 +467,10 @@ class JsonlSink:
                 raise ValueError(f"id {ident!r} already has its line in {self.out_path.name} or its errors file")
             self._append(appender, line)
             self._done.add(ident)
+            if ok:
+                self._failed.discard(ident)  # a retried id: its error line goes when the sink closes
+            else:
+                self._failed.add(ident)
             if ident in self._retry_pending:
                 self._retry_pending.discard(ident)
                 if ok:
@@ -457,10 +540,24 @@ class JsonlSink:
         self.errors_scan = ScanReport(self.errors_path)
         self.ok_written = self.failed_written = self._refailed = 0
         self._done = set()
+        self._failed = set()
         self._retry_pending = set()
         self._superseded = set()
         self._sync_error = None
         self._broken = None
+
+    def _refuse_foreign(self) -> None:
+        """Raise `ConfigurationError` if OUT or the errors file exists and is not a sink's (nothing is modified)."""
+        for path, key, what, option in (
+            (self.out_path, "data", "output", "-o"),
+            (self.errors_path, "error", "errors", "--errors"),
+        ):
+            reason = _foreign(path, key)
+            if reason is not None:
+                raise ConfigurationError(
+                    f"{path} is not an extractor {what} file ({reason}): "
+                    f"refusing to write to it; choose another {option}"
+                )
 
     def _lock_file(self, out: _Appender) -> None:
         if sys.platform == "win32":  # pragma: no cover
@@ -504,6 +601,7 @@ class JsonlSink:
         self.ok_existing = len(ok_ids)
         self.failed_existing = len(error_ids)
         self._done = ok_ids
+        self._failed = set(error_ids)
         if self.retry_errors:
             self._retry_pending = error_ids
         else:

@@ -5,24 +5,34 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
 
 __all__ = ["Reporter", "RunStats"]
 
 
 @dataclass
 class RunStats:
-    """Counts of a run, for the progress display and the final summary."""
+    """Counts of a run, for the progress display and the final summary.
+
+    Every input given is counted once: ok + failed + not started (budget or stop) + already done
+    before + failed before and not retried == given.
+    """
 
     total: int | None = None
+    given: int | None = None
     resumed: int = 0
+    still_failed: int = 0
     ok: int = 0
     failed: int = 0
     skipped: int = 0
+    stopped: int = 0
+    repeats: int = 0
     repaired: int = 0
     reasked: int = 0
     cached: int = 0
@@ -36,22 +46,45 @@ class RunStats:
 
     @property
     def done(self) -> int:
-        return self.ok + self.failed + self.skipped
+        """Inputs of this run accounted for so far (finished, not started, or done before)."""
+        return self.ok + self.failed + self.skipped + self.stopped + self.resumed + self.still_failed
+
+    @property
+    def not_started(self) -> int:
+        """Inputs not started: left for the budget, or by a stop (including those never read)."""
+        unread = max((self.given or 0) - self.done, 0)
+        return self.skipped + self.stopped + unread
+
+    @property
+    def complete(self) -> bool:
+        """Whether every input given has its record in OUT."""
+        return self.failed == 0 and self.not_started == 0 and self.still_failed == 0
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def summary(self) -> str:
-        rate = self.done / self.elapsed if self.elapsed > 0 else 0.0
+        worked = self.ok + self.failed
+        rate = worked / self.elapsed if self.elapsed > 0 else 0.0
         kinds = ", ".join(f"{n} {k}" for k, n in self.repair_kinds.most_common(6))
         errors = ", ".join(f"{n} {k}" for k, n in self.error_types.most_common(6))
         cost = f"${self.cost:.4f}" + ("" if self.cost_known else " (some costs unknown)")
+        given = self.given if self.given is not None else self.done
+        parts = [f"{self.ok} ok", f"{self.failed} failed" + (f" ({errors})" if errors else "")]
+        if self.skipped:
+            parts.append(f"{self.skipped} not started (budget)")
+        stopped = self.not_started - self.skipped
+        if stopped:
+            parts.append(f"{stopped} not started (the run stopped)")
+        if self.resumed:
+            parts.append(f"{self.resumed} already done before")
+        if self.still_failed:
+            parts.append(f"{self.still_failed} failed before and not retried (--retry-errors retries them)")
         lines = [
-            f"done in {self.elapsed:.1f} s ({rate:.1f} inputs/s): {self.ok} ok, {self.failed} failed"
-            + (f" ({errors})" if errors else "")
-            + (f", {self.skipped} not started (budget)" if self.skipped else "")
-            + (f", {self.resumed} already done before" if self.resumed else ""),
+            f"{given} input{'s' if given != 1 else ''} given: " + ", ".join(parts),
+            f"done in {self.elapsed:.1f} s ({rate:.1f} inputs/s)"
+            + (f"; {self.repeats} given again with the same id and content, done once" if self.repeats else ""),
             f"repaired locally: {self.repaired}"
             + (f" ({kinds})" if kinds else "")
             + f"; re-asked: {self.reasked}; from cache: {self.cached}",
@@ -61,27 +94,37 @@ class RunStats:
 
 
 class Reporter:
-    """A live progress bar on a terminal (stderr), else a log line every `interval` seconds."""
+    """A live progress bar on a terminal (stderr), else a log line every `interval` seconds.
 
-    def __init__(self, stats: RunStats, *, stream: TextIO | None = None, interval: float = 10.0) -> None:
+    The bar fits one line of 80 columns: done/total, ok, failed, in flight, cost, time left.
+    """
+
+    def __init__(
+        self,
+        stats: RunStats,
+        *,
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        in_flight: Callable[[], int] | None = None,
+        width: int | None = None,
+    ) -> None:
         self.stats = stats
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.in_flight = in_flight or (lambda: 0)
+        self.width = width
         self._last = time.monotonic()
         self._progress: Progress | None = None
         self._task: Any = None
-        self.in_flight = 0
 
     def __enter__(self) -> Reporter:
         if self.stream.isatty():
             self._progress = Progress(
-                TextColumn("[bold]extracting"),
-                BarColumn(),
+                BarColumn(bar_width=10),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=self.stream),
+                TextColumn("{task.fields[detail]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+                TimeRemainingColumn(compact=True),
+                console=Console(file=self.stream, width=self.width),
                 transient=False,
             )
             self._progress.start()
@@ -90,24 +133,28 @@ class Reporter:
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
-            self.update()
+            self.update(force=True)
             self._progress.stop()
 
     def _detail(self) -> str:
         s = self.stats
-        rate = s.done / s.elapsed if s.elapsed > 0 else 0.0
-        return (
-            f"ok {s.ok} · failed {s.failed} · in flight {self.in_flight} · "
-            f"{s.prompt_tokens + s.completion_tokens} tokens · ${s.cost:.4f} · {rate:.1f}/s"
-        )
+        cost = f"${s.cost:.4f}" if s.cost < 1 else f"${s.cost:.2f}"
+        return f"ok {s.ok} · failed {s.failed} · {self.in_flight()} in flight · {cost}"
 
-    def update(self) -> None:
+    def update(self, *, force: bool = False) -> None:
         """Show the current counts (on a terminal at once; otherwise at most every `interval` seconds)."""
         if self._progress is not None:
             self._progress.update(self._task, completed=self.stats.done, detail=self._detail())
             return
         now = time.monotonic()
-        if now - self._last >= self.interval:
+        if force or now - self._last >= self.interval:
             self._last = now
             total = f"/{self.stats.total}" if self.stats.total is not None else ""
-            print(f"[extractor] {self.stats.done}{total} · {self._detail()}", file=self.stream, flush=True)
+            s = self.stats
+            rate = (s.ok + s.failed) / s.elapsed if s.elapsed > 0 else 0.0
+            print(
+                f"[extractor] {s.done}{total} · {self._detail()} · "
+                f"{s.prompt_tokens + s.completion_tokens} tokens · {rate:.1f}/s",
+                file=self.stream,
+                flush=True,
+            )

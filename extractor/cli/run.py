@@ -10,24 +10,32 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
-from ..batch import BatchItem, BatchResult, JsonlSink, errors_path_for
+from ..batch import BatchItem, BatchResult, BatchRunner, JsonlSink, errors_path_for
+from ..batch.loader import DEFAULT_LOAD_TIMEOUT
 from ..cache import ResponseCache
-from ..errors import ConfigurationError, ExtractorError
-from ..extract import OPENROUTER_BASE_URL, Extractor
+from ..errors import ConfigurationError, ExtractorError, RunStoppedError
+from ..extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
 from ..models_info import DEFAULT_MODEL, ModelInfo, default_cache_dir
 from ..modes import mode_names
 from ..output.repairs import summarize_repairs
 from ..schema import CompiledSchema, compile_schema
-from ..sources import Document, chunk_document, estimate_document_tokens, estimate_tokens
-from ._app import EXIT_FAILED, EXIT_OK, cli
-from .inputs import InputStats, count_inputs, expand_inputs
+from ..sources import (
+    IMAGE_TOKENS,
+    Document,
+    chunk_document,
+    estimate_document_tokens,
+    estimate_tokens,
+    typical_tokens,
+)
+from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
+from ._text import byte_size, printable, setup_logging
+from .inputs import InputStats, check_inputs, count_inputs, expand_inputs
 from .progress import Reporter, RunStats
 from .schemas import resolve_schema
 
@@ -91,7 +99,10 @@ def _count(stats: RunStats, result: BatchResult[Any]) -> None:
     stats.cost += usage.cost
     stats.cost_known = stats.cost_known and usage.cost_known
     if result.skipped:
-        stats.skipped += 1
+        if isinstance(result.error, RunStoppedError):
+            stats.stopped += 1
+        else:
+            stats.skipped += 1
     elif result.ok and result.result is not None:
         stats.ok += 1
         r = result.result
@@ -106,17 +117,14 @@ def _count(stats: RunStats, result: BatchResult[Any]) -> None:
 
 
 async def _run_batch(
-    extractor: Extractor,
-    schema: Any,
+    runner: BatchRunner[Any],
+    compiled: CompiledSchema[Any],
     items: Iterator[BatchItem],
     sink: JsonlSink,
     stats: RunStats,
     reporter: Reporter,
-    runner_options: dict[str, Any],
-    call_options: dict[str, Any],
 ) -> None:
-    compiled: CompiledSchema[Any] = compile_schema(schema)
-    results = extractor.aextract_many(schema, items, **runner_options, **call_options)
+    results = runner.run(items)
     try:
         async for result in results:
             _count(stats, result)
@@ -137,46 +145,60 @@ async def _run_batch(
             reporter.update()
     finally:
         await results.aclose()
-        await extractor.aclose()
+        await runner.extractor.aclose()
 
 
-def _dry_run(items: Iterator[BatchItem], schema: Any, model: str, options: dict[str, Any]) -> int:
-    """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and the schema."""
+def _dry_run(
+    items: Iterator[BatchItem], stats: InputStats, schema: Any, model: str, options: dict[str, Any], show_schema: bool
+) -> int:
+    """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and (asked for) the schema."""
+    click.echo("dry run: nothing is sent; what a run would read and send:")
     compiled: CompiledSchema[Any] = compile_schema(schema)
     info = ModelInfo.known(model)
-    overhead = estimate_tokens(json.dumps(compiled.json_schema)) + 200
+    instructions = options.get("instructions") or DEFAULT_INSTRUCTIONS
+    overhead = estimate_tokens(json.dumps(compiled.json_schema) + instructions) + 200  # for planning: errs high
+    # what the endpoint will count: the request body as sent, JSON-encoded, about 4 bytes a token
+    request_overhead = typical_tokens(json.dumps([instructions, compiled.json_schema], ensure_ascii=False)) + 40
     total_tokens = failures = count = 0
     for item in items:
         count += 1
         try:
+            if item.error is not None:
+                raise item.error
             source = item.source
             if isinstance(source, Path):
-                doc = Document.from_path(source, password=item.password)
+                doc = Document.from_path(source, password=item.password, max_bytes=options.get("max_file_size"))
             else:
                 doc = Document.from_text(str(source), name=item.id)
         except ExtractorError as exc:
             failures += 1
-            click.echo(f"{item.id}\tfails: {exc}")
+            click.echo(f"{item.id}\tfails: {printable(str(exc))}")
             continue
         tokens = estimate_document_tokens(doc)
         chunks = 1
         if options.get("max_chars") or (info.context_length and tokens + overhead > info.context_length - 16_384):
             room = (info.context_length - 16_384 - overhead) if info.context_length else None
             chunks = len(chunk_document(doc, max_chars=options.get("max_chars"), max_tokens=room)) or 1
-        request_tokens = tokens + overhead * chunks
+        content = typical_tokens(json.dumps(doc.text, ensure_ascii=False)) + IMAGE_TOKENS * len(doc.images)
+        request_tokens = content + request_overhead * chunks
         total_tokens += request_tokens
         pages = len(doc.pages)
         plural = "s" if pages != 1 else ""
         click.echo(f"{item.id}\t{doc.kind}, {pages} page{plural}, {chunks} chunk(s), ~{request_tokens} tokens")
-    answer = 600 * count
+    answer = 600 * (count - failures)
     if info.prompt_price is not None and info.completion_price is not None:
         cost = f"~${total_tokens * info.prompt_price + answer * info.completion_price:.4f}"
     else:
         cost = "unknown (no prices known for this model without asking the endpoint)"
     click.echo(f"\n{count} inputs ({failures} would fail to load), ~{total_tokens} prompt tokens, {model}: {cost}")
+    for line in skipped_lines(stats, limit=None):
+        click.echo(line)
     strict = "strict" if compiled.strict else f"not strict ({compiled.reason})"
-    click.echo(f"schema {compiled.name}, {strict}:")
-    click.echo(json.dumps(compiled.json_schema, indent=2, ensure_ascii=False))
+    if show_schema:
+        click.echo(f"schema {compiled.name}, {strict}:")
+        click.echo(json.dumps(compiled.json_schema, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"schema {compiled.name}, {strict} (--show-schema prints it)")
     return EXIT_OK
 
 
@@ -228,10 +250,25 @@ def _dry_run(items: Iterator[BatchItem], schema: Any, model: str, options: dict[
     help="Send PDFs as files, parsed by this OpenRouter engine.",
 )
 @click.option(
+    "--max-file-size",
+    default="200MB",
+    callback=byte_size,
+    show_default=True,
+    help="Larger input files fail alone, unread (e.g. 500MB, 2GB).",
+)
+@click.option(
+    "--load-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_LOAD_TIMEOUT,
+    show_default=True,
+    help="Seconds one file may take to read; a PDF past it fails alone.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
-    help="List inputs, pages, chunks, estimated tokens and cost, and the schema; send nothing.",
+    help="List inputs, pages, chunks, estimated tokens and cost; send nothing.",
 )
+@click.option("--show-schema", is_flag=True, help="With --dry-run: print the compiled schema too.")
 @click.option("-v", "--verbose", count=True, help="More log lines on stderr (-vv for debug).")
 def run(
     inputs: tuple[str, ...],
@@ -253,7 +290,10 @@ def run(
     evidence: bool,
     max_chars: int | None,
     pdf_engine: str | None,
+    max_file_size: int,
+    load_timeout: float,
     dry_run: bool,
+    show_schema: bool,
     verbose: int,
 ) -> int:
     """Extract SCHEMA from every INPUT into OUT.jsonl.
@@ -261,10 +301,9 @@ def run(
     INPUT: files, folders (recursively: PDFs, images, text files), globs, JSONL files whose lines
     carry "text" (and optionally "id"), or - for JSONL on stdin.
     """
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], stream=sys.stderr,
-                        format="%(levelname)s %(message)s")  # fmt: skip
+    setup_logging(verbose)
     schema, _label = resolve_schema(schema_spec)
-    compile_schema(schema)  # a broken schema is a usage error, before anything runs
+    compiled: CompiledSchema[Any] = compile_schema(schema)  # a broken schema is a usage error, before anything
     model = model or DEFAULT_MODEL
     call_options: dict[str, Any] = {"max_retries": max_retries, "evidence": evidence}
     if max_chars:
@@ -274,54 +313,92 @@ def run(
     text = _instructions(instructions)
     if text is not None:
         call_options["instructions"] = text
+    if output is None and not dry_run:
+        raise click.UsageError("-o/--output is needed (or use --dry-run)")
+    outputs = [output, errors_path or errors_path_for(output)] if output is not None else []
+    check_inputs(inputs, outputs=outputs)  # a missing INPUT, or OUT among the inputs: a usage error
     stats = InputStats()
     if dry_run:
-        return _dry_run(expand_inputs(inputs, password=password, stats=stats), schema, model, call_options)
-    if output is None:
-        raise click.UsageError("-o/--output is needed (or use --dry-run)")
+        items = expand_inputs(inputs, password=password, stats=stats, exclude=outputs)
+        options = {**call_options, "max_file_size": max_file_size}
+        return _dry_run(items, stats, schema, model, options, show_schema)
+    output = cast(Path, output)  # given: checked above
     extractor = Extractor(model=model, base_url=base_url, mode=mode)
     extractor.check_key()  # no key for a remote endpoint: a usage error before anything runs
-    sink = JsonlSink(output, errors_path or errors_path_for(output), retry_errors=retry_errors)
-    response_cache = ResponseCache(default_cache_dir() / "responses.sqlite") if cache else None
+    sink = JsonlSink(output, outputs[1], retry_errors=retry_errors)
     run_stats = RunStats()
-    with sink:
+    with sink:  # refuses (exit 2) a file that is not this tool's output, leaving it as it was
         if sink.dropped_bytes:
             click.echo(f"repaired {output}: a torn last line ({sink.dropped_bytes} bytes) was dropped", err=True)
-        total = count_inputs(inputs)
-        items = (i for i in expand_inputs(inputs, password=password, stats=stats) if not _done(sink, i, run_stats))
-        run_stats.total = None if total is None else max(total - len(sink.done_ids), 0)
-        runner_options = {
-            "concurrency": concurrency,
-            "requests_per_minute": rpm,
-            "tokens_per_minute": tpm,
-            "max_cost": max_cost,
-            "cache": response_cache if response_cache is not None else False,
-        }
+        run_stats.total = count_inputs(inputs, exclude=outputs)
+        items = (
+            i
+            for i in expand_inputs(inputs, password=password, stats=stats, exclude=outputs)
+            if not _done(sink, i, run_stats)
+        )
+        response_cache = ResponseCache(default_cache_dir() / "responses.sqlite") if cache else None
+        runner: BatchRunner[Any] = BatchRunner(
+            extractor,
+            schema,
+            concurrency=concurrency,
+            requests_per_minute=rpm,
+            tokens_per_minute=tpm,
+            max_cost=max_cost,
+            cache=response_cache,
+            max_file_size=max_file_size,
+            load_timeout=load_timeout,
+            options=call_options,
+        )
         interrupted = False
-        with Reporter(run_stats) as reporter:
+        stopped: RunStoppedError | None = None
+        with Reporter(run_stats, in_flight=lambda: runner.in_flight) as reporter:
             try:
-                asyncio.run(
-                    _run_batch(extractor, schema, items, sink, run_stats, reporter, runner_options, call_options)
-                )
+                asyncio.run(_run_batch(runner, compiled, items, sink, run_stats, reporter))
             except KeyboardInterrupt:
                 interrupted = True
-    if response_cache is not None:
-        response_cache.close()
-    for line in stats.bad_lines[:20]:
-        click.echo(f"skipped input line {line}", err=True)
-    if stats.skipped_files:
-        count = stats.skipped_files
-        what = "1 file in a folder was" if count == 1 else f"{count} files in folders were"
-        click.echo(f"{what} not a PDF, image or text file: skipped (-v names them)", err=True)
+            except RunStoppedError as exc:
+                stopped = exc
+        if response_cache is not None:
+            response_cache.close()
+    run_stats.given = run_stats.total if run_stats.total is not None and stopped else stats.given
+    run_stats.repeats = stats.repeats
     click.echo(run_stats.summary(), err=True)
+    for line in skipped_lines(stats, limit=None if verbose else 10):
+        click.echo(line, err=True)
     if interrupted:
         click.echo("interrupted: what finished is saved; run the same command again to go on", err=True)
         return 130
-    return EXIT_OK if run_stats.failed == 0 and run_stats.skipped == 0 and not stats.bad_lines else EXIT_FAILED
+    if stopped is not None:
+        click.echo(f"error: {printable(str(stopped))}", err=True)
+        click.echo(
+            "the run stopped: nothing was written for the inputs it did not try; "
+            "run the same command again once this is fixed",
+            err=True,
+        )
+        return EXIT_USAGE
+    return EXIT_OK if run_stats.complete else EXIT_FAILED
 
 
 def _done(sink: JsonlSink, item: BatchItem, stats: RunStats) -> bool:
-    if sink.is_done(item.id):
+    """Whether `item` has its line from an earlier run (counted as done before, or still failed)."""
+    status = sink.status(item.id)
+    if status == "ok":
         stats.resumed += 1
         return True
+    if status == "failed" and sink.is_done(item.id):
+        stats.still_failed += 1
+        return True
     return False
+
+
+def skipped_lines(stats: InputStats, *, limit: int | None) -> list[str]:
+    """The files left out by name, each with its reason (at most `limit` of them named)."""
+    if not stats.skipped_count:
+        return []
+    count = stats.skipped_count
+    lines = [f"skipped {count} file{'s' if count != 1 else ''} by name (not inputs):"]
+    shown = stats.skipped if limit is None else stats.skipped[:limit]
+    lines.extend(f"  {printable(skip.path)}: {skip.reason}" for skip in shown)
+    if count > len(shown):
+        lines.append(f"  ... and {count - len(shown)} more" + ("" if limit is None else " (-v names them all)"))
+    return lines

@@ -23,6 +23,7 @@ from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompile
 from ..output.align import AlignHints, parse_number
 from ..output.read import read_answer
 from ..output.repairs import Repair, RepairKind
+from ._check import check_json_schema
 from ._refs import RefResolver, UnresolvableRef
 from .codec import Codec
 from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
@@ -68,6 +69,8 @@ def _offline_registry() -> Registry[Any]:
 
 def validator_class(schema: Any) -> type[Validator]:
     """The validator for the schema's draft; drafts are guessed from their spellings when `$schema` is absent."""
+    if isinstance(schema, dict) and "$schema" in schema and not isinstance(schema["$schema"], str):
+        raise SchemaCompileError(f"not a valid JSON Schema: at $['$schema']: {schema['$schema']!r} is not a string")
     if isinstance(schema, dict) and "$schema" not in schema:
         text = json.dumps(schema)
         if re.search(r'"exclusive(Minimum|Maximum)": (true|false)', text):
@@ -183,6 +186,7 @@ class CompiledSchema(Generic[T]):
         if isinstance(source, dict | bool):
             original: Any = source
             cls = validator_class(source)
+            check_json_schema(source, cls)
             self._validator: Validator | None = cls(
                 validation_copy(source, validation_notes),
                 format_checker=cls.FORMAT_CHECKER,
@@ -516,7 +520,9 @@ def compile_schema(schema: Any, *, dialect: str | Dialect | None = None) -> Comp
             "(load a JSON Schema file with json.load first)"
         )
     if not (isinstance(schema, dict | bool) or _is_type_like(schema)):
-        raise SchemaCompileError(f"not a schema: {schema!r} (expected a pydantic model or type, or a dict)")
+        raise SchemaCompileError(
+            f"not a schema: {_describe(schema)} (expected a pydantic model or type, or a JSON Schema dict)"
+        )
     chosen = get_dialect(dialect)
     key = _cache_key(schema, chosen)
     if key is not None:
@@ -532,6 +538,16 @@ def compile_schema(schema: Any, *, dialect: str | Dialect | None = None) -> Comp
             if len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
     return compiled
+
+
+def _describe(value: Any) -> str:
+    """What `value` is, in a few words: `function make_schema`, `int 5`, `list [1, 2]`."""
+    kind = type(value).__name__
+    name = getattr(value, "__qualname__", None)
+    if isinstance(name, str) and callable(value):
+        return f"{kind} {name}"
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
 def _is_type_like(schema: Any) -> bool:

@@ -14,6 +14,7 @@ from .chunking import (
     estimate_document_tokens,
     estimate_tokens,
     split_text,
+    typical_tokens,
 )
 from .document import PAGE_SEPARATOR, Document, DocumentKind
 from .evidence import DEFAULT_THRESHOLD, Evidence, EvidenceMethod, find_evidence, number_forms
@@ -62,4 +63,5 @@ __all__ = [
     "select_pages",
     "split_text",
     "to_parts",
+    "typical_tokens",
 ]

@@ -46,8 +46,8 @@ def _size_text(size: int) -> str:
 
 
 def _reason(exc: OSError, path: str) -> str:
-    if exc.errno == errno.ENOENT:
-        return "dangling symlink: its target does not exist" if os.path.islink(path) else "cannot read: no such file"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return "dangling symlink: its target does not exist"
     if exc.errno == errno.ELOOP:
         return "cannot read: a symlink loop"
     return f"cannot read: {exc.strerror or exc}"

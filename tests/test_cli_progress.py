@@ -1,0 +1,65 @@
+"""The live progress bar and the summary of `extractor run`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+from extractor import Extractor
+from extractor.batch import BatchRunner
+from extractor.cli.progress import Reporter, RunStats
+from extractor.testing import TestServer
+
+_NEW_LINE = re.compile(r"\r|\x1b\[2K")  # what starts a line over
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_fits_one_line_of_80_columns_with_what_is_in_flight() -> None:
+    stats = RunStats(total=100_000, ok=41_234, failed=1_234, cost=12.3456, prompt_tokens=9_999_999)
+    screen = _Terminal()
+    with Reporter(stats, stream=screen, in_flight=lambda: 256, width=80) as reporter:
+        reporter.update()
+    shown = [line for line in _ANSI.sub("", _NEW_LINE.sub("\n", screen.getvalue())).splitlines() if line.strip()]
+    last = shown[-1]
+    assert all(len(line) <= 80 for line in shown), shown
+    assert "42468/100000" in last and "ok 41234" in last and "failed 1234" in last
+    assert "256 in flight" in last
+
+
+def test_the_runner_counts_what_is_in_flight(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    async def main() -> None:
+        with TestServer(latency=0.3) as server:
+            ex = Extractor(base_url=server.base_url, mode="json_schema", cache_dir=tmp_path)
+            runner: BatchRunner[dict[str, str]] = BatchRunner(ex, {"type": "object"}, concurrency=4)
+            texts = [f"text {i}" for i in range(8)]
+            async for _ in runner.run(texts):
+                seen.append(runner.in_flight)
+            await ex.aclose()
+
+    asyncio.run(main())
+    assert len(seen) == 8
+    assert max(seen) >= 1  # while the first results came in, others were still being answered
+    assert seen[-1] == 0
+
+
+def test_the_summary_accounts_for_every_input() -> None:
+    stats = RunStats(given=10, ok=4, failed=2, skipped=1, resumed=2, still_failed=1)
+    stats.error_types.update({"DocumentError": 2})
+    first = stats.summary().splitlines()[0]
+    assert first == (
+        "10 inputs given: 4 ok, 2 failed (2 DocumentError), 1 not started (budget), 2 already done before, "
+        "1 failed before and not retried (--retry-errors retries them)"
+    )
+    assert not stats.complete
+    stopped = RunStats(given=50, ok=3, stopped=4)
+    assert "47 not started (the run stopped)" in stopped.summary()  # in flight and never read alike
+    assert RunStats(given=3, ok=2, resumed=1).complete
