@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from extractor import ExtractorError, OutputError, compile_schema
+from extractor import ExtractorError, OutputError, SchemaCompileError, compile_schema
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
@@ -87,10 +87,14 @@ def run(sample: int | None, seed: int = 1) -> dict[str, Any]:
     tried: Counter[str] = Counter()
     recovered: Counter[str] = Counter()
     failures: list[str] = []
-    cuts = cut_accepted = 0
+    cuts = cut_accepted = refused = 0
     for path in files:
         doc = json.loads(path.read_text())
-        cs = compile_schema(doc["schema"])
+        try:
+            cs = compile_schema(doc["schema"])
+        except SchemaCompileError:  # a schema the compiler refuses (broken $ref, invalid document): no answers to read
+            refused += 1
+            continue
         for test in doc.get("tests", []):
             if not test["valid"]:
                 continue
@@ -125,6 +129,7 @@ def run(sample: int | None, seed: int = 1) -> dict[str, Any]:
                     pass
     total = sum(tried.values())
     return {
+        "schemas_refused": refused,
         "answers": total,
         "recovered": sum(recovered.values()),
         "recovered_share": sum(recovered.values()) / total if total else 0.0,
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, figure in report["by_noise"].items():
         print(f"  {name:26s} {figure}")
+    print(f"schemas refused as invalid (no answers read): {report['schemas_refused']}")
     print(f"truncated answers accepted: {report['cut_accepted']} of {report['cut_answers']} cut at random points")
     for line in report["failures"][:15]:
         print(f"    {line}")

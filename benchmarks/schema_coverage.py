@@ -26,7 +26,7 @@ from typing import Any
 
 import jsonschema
 
-from extractor import OutputInvalidError, compile_schema
+from extractor import OutputInvalidError, SchemaCompileError, compile_schema
 from extractor.schema.sample import sample_instance
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -100,7 +100,7 @@ def _judge(schema: Any) -> Any:
 
 
 def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], verbose: bool = False) -> dict[str, Any]:
-    strict = nonstrict = crashed = unjudged = 0
+    strict = nonstrict = crashed = unjudged = refused = 0
     reasons: Counter[str] = Counter()
     rt_ok = rt_fail = 0
     agree = disagree = 0
@@ -111,6 +111,11 @@ def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], verbose: bool = Fa
     for name, schema, tests in cases:
         try:
             cs = compile_schema(schema)
+        except SchemaCompileError as exc:  # refused with the library's own error (invalid document, $ref loop)
+            refused += 1
+            if verbose:
+                print(f"REFUSED {name}: {exc}", file=sys.stderr)
+            continue
         except Exception:
             crashed += 1
             if verbose:
@@ -163,6 +168,7 @@ def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], verbose: bool = Fa
         "schemas": total,
         "strict": strict,
         "non_strict": nonstrict,
+        "refused": refused,
         "exceptions": crashed,
         "strict_share": strict / total if total else 0.0,
         "non_strict_reasons": dict(reasons.most_common(12)),
@@ -194,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     n = report["schemas"]
     print(f"schemas: {n} (jsonschemabench + schemastore-pairs) in {report['seconds']} s")
     print(f"  strict=True : {report['strict']} ({report['strict_share']:.1%})")
-    print(f"  strict=False: {report['non_strict']}  exceptions: {report['exceptions']}")
+    print(
+        f"  strict=False: {report['non_strict']}  refused as invalid: {report['refused']}  "
+        f"exceptions: {report['exceptions']}"
+    )
     for reason, count in report["non_strict_reasons"].items():
         print(f"    {count:4d}  {reason}")
     print(f"  strict=True schemas outside the strict subset (must be 0): {len(report['strict_but_outside_subset'])}")

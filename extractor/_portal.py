@@ -1,22 +1,28 @@
 """Running the async core from sync code: one background event loop shared by every sync call.
 
 A loop of its own (rather than `asyncio.run` per call) keeps connection pools alive between
-calls, and works where the caller already runs an event loop (notebooks).
+calls, and works where the caller already runs an event loop (notebooks). An interrupt (Ctrl-C)
+of the waiting thread stops the work on the loop too: the task is cancelled, and the interrupt
+goes on only once it is (or after `CANCEL_WAIT` seconds), so that no request starts after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import threading
 import weakref
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["at_portal_exit", "run_sync"]
+__all__ = ["at_portal_exit", "iterate_sync", "run_sync"]
 
 T = TypeVar("T")
+
+#: seconds an interrupted call waits for its task on the background loop to end
+CANCEL_WAIT = 5.0
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -42,12 +48,82 @@ def _portal() -> asyncio.AbstractEventLoop:
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on the shared background loop and wait for its result in this thread."""
+    """Run `coro` on the shared background loop and wait for its result in this thread.
+
+    Interrupted while waiting (`KeyboardInterrupt`, or any other exception raised in this thread),
+    it cancels the task and waits until the task has ended (at most `CANCEL_WAIT` seconds) before
+    the interrupt goes on.
+    """
     loop = _portal()
     if threading.current_thread() is _thread:
         coro.close()
         raise RuntimeError("a sync extractor call was made from inside an async one; await the async method")
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+    tasks: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        task = loop.create_task(coro)
+        tasks.append(task)
+        task.add_done_callback(lambda done: _settle(done, outcome))
+
+    def cancel() -> None:
+        for task in tasks:  # `start` ran before: both are called in order on the loop
+            task.cancel()
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return outcome.result()
+    except BaseException:
+        if not outcome.done():  # interrupted while waiting: the task is still running
+            loop.call_soon_threadsafe(cancel)
+            concurrent.futures.wait([outcome], timeout=CANCEL_WAIT)
+        raise
+
+
+def _settle(task: asyncio.Task[T], outcome: concurrent.futures.Future[T]) -> None:
+    """Hand the end of `task` (result, error or cancellation) to the waiting thread's `outcome`."""
+    if task.cancelled():
+        outcome.cancel()
+        outcome.set_running_or_notify_cancel()
+    elif task.exception() is not None:
+        outcome.set_exception(task.exception())
+    else:
+        outcome.set_result(task.result())
+
+
+def iterate_sync(results: AsyncIterator[T]) -> Iterator[T]:
+    """An async iterator consumed from sync code, on the shared background loop.
+
+    Interrupted while waiting for the next item, the step is cancelled and ended first (see
+    `run_sync`), then the iterator is closed, and the interrupt goes on: an error while closing
+    does not hide it.
+    """
+
+    async def step() -> T:
+        return await results.__anext__()
+
+    async def close() -> None:
+        aclose = getattr(results, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    failed = False
+    try:
+        while True:
+            try:
+                item = run_sync(step())
+            except StopAsyncIteration:
+                return
+            yield item
+    except BaseException as exc:
+        failed = not isinstance(exc, GeneratorExit)  # GeneratorExit: the caller stopped iterating
+        raise
+    finally:
+        if failed:
+            with contextlib.suppress(Exception):  # the error in flight is the one to see
+                run_sync(close())
+        else:
+            run_sync(close())
 
 
 def at_portal_exit(closable: _Closable) -> None:

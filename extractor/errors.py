@@ -33,9 +33,11 @@ __all__ = [
     "PaymentRequiredError",
     "RateLimitError",
     "RefusalError",
+    "ResponseTooLargeError",
     "RunStoppedError",
     "SchemaCompileError",
     "ServerError",
+    "StreamDivergedError",
     "TransientResponseError",
     "UnsupportedSourceError",
 ]
@@ -127,6 +129,17 @@ class OutputTruncatedError(OutputError):
     """The answer was cut off or is incomplete; only a lossy repair could make it a value."""
 
 
+class StreamDivergedError(OutputError):
+    """Records were already yielded by `stream_items` when the answer changed under them (a stream that
+    started over, or a re-ask, gave other records in their place). `yielded` holds the records already
+    handed out, `final` the validated list the extraction ended with; neither is mixed into the other."""
+
+    def __init__(self, message: str, *, yielded: Sequence[Any], final: Sequence[Any]) -> None:
+        self.yielded = list(yielded)
+        self.final = list(final)
+        super().__init__(message)
+
+
 class RefusalError(OutputError):
     """The model refused to answer; `refusal` holds its text. Refusals are never re-asked."""
 
@@ -196,6 +209,10 @@ class EndpointUnreachableError(APIConnectionError):
 
 class TransientResponseError(APIError):
     """A 200 answer that carries an error (`error` in the body, `finish_reason: "error"`, a broken stream)."""
+
+
+class ResponseTooLargeError(APIError):
+    """The endpoint's answer (decompressed) grew past the size limit; reading stopped there. Not retried."""
 
 
 # --- sources and batches -------------------------------------------------------------------

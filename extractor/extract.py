@@ -26,45 +26,46 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar, overload
 from urllib.parse import urlsplit
 
 import httpx
-from typing_extensions import TypedDict, Unpack
+from typing_extensions import Unpack
 
-from ._portal import at_portal_exit, run_sync
+from ._portal import at_portal_exit, iterate_sync, run_sync
+from .attempts import AttemptLoop, Sent, shorten
 from .cache import ResponseCache, open_cache
 from .errors import (
-    BadRequestError,
     ConfigurationError,
-    ErrorDetail,
     ExtractorError,
     OutputError,
     OutputInvalidError,
-    OutputTruncatedError,
-    RefusalError,
+    StreamDivergedError,
 )
 from .hooks import current_hooks
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
-from .modes import Message, Mode, choose_mode, get_mode, next_mode
+from .modes import Message, Mode, choose_mode, get_mode, mode_names
 from .output.incremental import ItemScanner
 from .results import Attempt, ChunkInfo, ExtractResult, Usage
 from .schema import CompiledSchema, compile_schema
+from .settings import BATCH_OPTIONS, CallOptions, ManyOptions, Settings
 from .sources import (
     Chunk,
     Document,
+    SourceText,
     chunk_document,
     estimate_document_tokens,
     estimate_tokens,
+    evidence_texts,
     file_parser_plugin,
-    find_evidence,
+    find_evidence_in,
     merge_results,
     to_parts,
 )
-from .transport import ChatResponse, RetryPolicy, Secret, Transport, redact
+from .transport import ChatResponse, RetryPolicy, Secret, Transport, api_key_for, redact
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor", "ManyOptions", "Partial"]
 
@@ -82,9 +83,7 @@ DEFAULT_INSTRUCTIONS = (
 )
 _SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed", "frequency_penalty", "presence_penalty")
 _ROUTING = ("reasoning", "provider", "plugins")
-#: a 400 that names one of these is the endpoint rejecting the schema or the mode
-_MODE_WORDS = ("response_format", "json_schema", "schema", "structured", "tool", "function", "not supported",
-               "unsupported", "json mode", "json_object")  # fmt: skip
+
 
 #: what to extract from: a text, a `Document`, an `Image`, a file path, a list of these (sent in order),
 #: or a list of chat messages (sent as they are)
@@ -93,89 +92,12 @@ Source = str | os.PathLike[str] | Document | Any
 #: hears the answer's text piece by piece while it streams; the key changes when a new stream starts
 Listener = Callable[[str, tuple[int, int]], None]
 
-#: the options that shape the extraction itself rather than the request body
-_LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "max_chars", "max_tokens_per_request",
-                  "merge", "pdf_engine")  # fmt: skip
 #: a document estimated above this many tokens is checked against the model's context length
 _CHECK_CONTEXT_ABOVE = 8_000
 #: chunks of one document extracted at the same time
 _CHUNK_CONCURRENCY = 4
 #: seconds between two partial values of a streamed answer
 _PARTIAL_INTERVAL = 0.05
-
-
-class CallOptions(TypedDict, total=False):
-    """Options for one call; each overrides the `Extractor`'s default of the same name."""
-
-    model: str
-    mode: str
-    max_retries: int
-    instructions: str | None
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int | None
-    stop: str | list[str] | None
-    seed: int | None
-    frequency_penalty: float | None
-    presence_penalty: float | None
-    reasoning: dict[str, Any] | None
-    provider: dict[str, Any] | None
-    plugins: list[dict[str, Any]] | None
-    extra_body: dict[str, Any] | None
-    evidence: bool
-    max_chars: int | None
-    max_tokens_per_request: int | None
-    merge: Callable[[list[Any]], Any] | None
-    pdf_engine: str | None
-
-
-class ManyOptions(CallOptions, total=False):
-    """Options of `extract_many`: how the batch runs, and every option of a single call."""
-
-    concurrency: int
-    ordered: bool
-    window: int | None
-    requests_per_minute: float | None
-    tokens_per_minute: float | None
-    max_cost: float | None
-    cache: bool | str | Path | ResponseCache | None
-    load_workers: int | None
-    load_timeout: float
-    max_file_size: int | None
-
-
-_BATCH_OPTIONS = frozenset(ManyOptions.__annotations__) - frozenset(CallOptions.__annotations__)
-
-
-@dataclass
-class _Settings:
-    model: str
-    mode: str
-    max_retries: int
-    instructions: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    evidence: bool = False
-    max_chars: int | None = None
-    max_tokens_per_request: int | None = None
-    merge: Callable[[list[Any]], Any] | None = None
-    pdf_engine: str | None = None
-
-    def merged(self, options: Mapping[str, Any]) -> _Settings:
-        unknown = set(options) - set(CallOptions.__annotations__)
-        if unknown:
-            raise ConfigurationError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        out = replace(self, params=dict(self.params), extra_body=dict(self.extra_body))
-        for key, value in options.items():
-            if key in _LOCAL_OPTIONS:
-                setattr(out, key, value)
-            elif key == "extra_body":
-                out.extra_body.update(value or {})
-            elif value is None:
-                out.params.pop(key, None)
-            else:
-                out.params[key] = value
-        return out
 
 
 def _needs_key(base_url: str) -> bool:
@@ -190,31 +112,12 @@ def _needs_key(base_url: str) -> bool:
     return not (address.is_loopback or address.is_private or address.is_unspecified)
 
 
-def _shorten(text: str | None, limit: int = 2000) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit] + f"... [{len(text) - limit} more characters]"
-
-
-def _feedback(error: OutputError, schema: CompiledSchema[Any]) -> str:
-    """What a re-ask says: each problem with its path, what is wrong and the offending value, shortened."""
-    where = " (in the answer's `value` field)" if schema.wrapped else ""
-    lines = [f"- {e}" for e in error.errors[:20]] or [f"- {error.message}"]
-    if len(error.errors) > 20:
-        lines.append(f"- ... and {len(error.errors) - 20} more")
-    head = (
-        "Your previous answer was incomplete"
-        if isinstance(error, OutputTruncatedError)
-        else "Your previous answer does not match the requested schema"
-    )
-    return f"{head}{where}:\n" + "\n".join(lines) + "\nReply again with the complete, corrected JSON and nothing else."
-
-
 class Extractor:
     """Extracts typed records from text with a model behind an OpenAI-compatible endpoint.
 
     `base_url`: argument, else `$EXTRACTOR_BASE_URL`, else OpenRouter. `api_key`: argument, else
-    `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` (OpenRouter) or `$OPENAI_API_KEY` (others).
+    `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` for openrouter.ai or `$OPENAI_API_KEY` for
+    api.openai.com (a provider's variable never goes to another host).
     Sampling, reasoning, routing and plugin options given here are defaults for every call;
     each call may override them.
     """
@@ -255,10 +158,7 @@ class Extractor:
         cache: bool | str | Path | ResponseCache | None = None,
     ) -> None:
         self.base_url = (base_url or os.environ.get("EXTRACTOR_BASE_URL") or OPENROUTER_BASE_URL).rstrip("/")
-        key = api_key or os.environ.get("EXTRACTOR_API_KEY")
-        if not key:
-            is_openrouter = urlsplit(self.base_url).hostname == "openrouter.ai"
-            key = os.environ.get("OPENROUTER_API_KEY" if is_openrouter else "OPENAI_API_KEY")
+        key = api_key_for(self.base_url, api_key)
         self._secret = Secret(key) if key else None
         if mode != "auto":
             get_mode(mode)  # an unknown mode is a configuration error now, not at the first call
@@ -276,7 +176,7 @@ class Extractor:
             "provider": provider,
             "plugins": plugins,
         }
-        self._settings = _Settings(
+        self._settings = Settings(
             model=model,
             mode=mode,
             max_retries=max_retries,
@@ -313,7 +213,13 @@ class Extractor:
 
     @property
     def model(self) -> str:
+        """The model calls use unless they name another."""
         return self._settings.model
+
+    @property
+    def max_retries(self) -> int:
+        """How many times calls re-ask an invalid answer unless they say otherwise."""
+        return self._settings.max_retries
 
     def __repr__(self) -> str:
         return (
@@ -353,30 +259,52 @@ class Extractor:
         return await self._extract(compile_schema(schema), source, self._settings.merged(options))
 
     async def _extract(
-        self, compiled: CompiledSchema[Any], source: Source, settings: _Settings, listen: Listener | None = None
+        self,
+        compiled: CompiledSchema[Any],
+        source: Source,
+        settings: Settings,
+        listen: Listener | None = None,
+        *,
+        keep: Callable[[], str | None] | None = None,
     ) -> ExtractResult[Any]:
-        """One extraction from any source; `listen` (streaming) hears the answer's text as it arrives."""
+        """One extraction from any source; `listen` (streaming) hears the answer's text as it arrives.
+
+        With `evidence`, the texts to look values up in are read first (a source with no text at all
+        fails before anything is sent), and the lookup runs off the event loop."""
         self.check_key()
+        document = None if _is_messages(source) else await _as_document(source)
+        texts: list[SourceText] | None = None
+        if settings.evidence:
+            texts = await asyncio.to_thread(evidence_texts, document if document is not None else source)
         if _is_messages(source):
-            return await self._run(compiled, self._messages(source, settings), settings, listen)
-        document = await _as_document(source)
-        if document is None:  # images, or a list of several sources: sent whole, in order
+            result = await self._run(compiled, self._messages(source, settings), settings, listen, keep)
+        elif document is None:  # images, or a list of several sources: sent whole, in order
             parts = await asyncio.to_thread(to_parts, source)
-            return await self._run(compiled, self._messages(parts, settings), settings, listen)
+            result = await self._run(compiled, self._messages(parts, settings), settings, listen, keep)
+        else:
+            result = await self._extract_document(compiled, document, settings, listen, keep)
+        if texts is not None:
+            result.evidence = await asyncio.to_thread(find_evidence_in, compiled.dump(result.value), texts)
+        return result
+
+    async def _extract_document(
+        self,
+        compiled: CompiledSchema[Any],
+        document: Document,
+        settings: Settings,
+        listen: Listener | None,
+        keep: Callable[[], str | None] | None,
+    ) -> ExtractResult[Any]:
+        """One document: sent as a file (`pdf_engine`), whole, or in chunks merged back."""
         if settings.pdf_engine is not None and document.kind == "pdf" and document.data is not None:
             plugins = [*(settings.params.get("plugins") or []), file_parser_plugin(settings.pdf_engine)]
             file_settings = settings.merged({"plugins": plugins})
             messages = self._messages([document.as_file_part()], file_settings)
-            result = await self._run(compiled, messages, file_settings, listen)
-        else:
-            chunks = await self._chunks(document, compiled, settings)
-            if not chunks:
-                result = await self._run(compiled, self._messages(document.to_parts(), settings), settings, listen)
-            else:  # a document in chunks is not streamed: its value exists only once they are merged
-                result = await self._run_chunks(compiled, document, chunks, settings)
-        if settings.evidence:
-            result.evidence = find_evidence(compiled.dump(result.value), document)
-        return result
+            return await self._run(compiled, messages, file_settings, listen, keep)
+        chunks = await self._chunks(document, compiled, settings)
+        if chunks:  # a document in chunks is not streamed: its value exists only once they are merged
+            return await self._run_chunks(compiled, document, chunks, settings)
+        return await self._run(compiled, self._messages(document.to_parts(), settings), settings, listen, keep)
 
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """Sync `aextract_result`."""
@@ -411,53 +339,79 @@ class Extractor:
         self, schema: Any, source: Source, *, with_result: bool = False, **options: Unpack[CallOptions]
     ) -> Iterator[Any]:
         """Sync `astream`."""
-        return _sync_iter(self.astream(schema, source, with_result=with_result, **options))
+        return iterate_sync(self.astream(schema, source, with_result=with_result, **options))
 
     async def astream_items(
-        self, item_schema: Any, source: Source, **options: Unpack[CallOptions]
+        self, item_schema: Any, source: Source, *, with_result: bool = False, **options: Unpack[CallOptions]
     ) -> AsyncIterator[Any]:
         """The records of a list, each as soon as it is complete and valid (`item_schema` is one record's
-        schema). The whole list is then validated like `aextract` would; a stream that starts over (a
-        dropped connection, a re-ask) does not yield the records already yielded again."""
+        schema). The whole list is then validated like `aextract` would; with `with_result`, the last
+        item is the `ExtractResult`.
+
+        What is yielded is always a prefix of the final validated list. A stream that starts over (a
+        dropped connection) or a re-ask must give the same records first: a re-ask tells the model which
+        records were accepted and must stay; records are not yielded again; and if the final list still
+        differs from what was yielded, `StreamDivergedError` is raised with both, never a mix.
+        """
         list_schema: Any = (
             {"type": "array", "items": item_schema} if isinstance(item_schema, dict | bool) else list[item_schema]
         )
         compiled = compile_schema(list_schema)
         item = compile_schema(item_schema)
         settings = self._settings.merged(options)
-        yielded = 0
-        scanner, seen, blocked = ItemScanner(), 0, False
-        stream_key: tuple[int, int] | None = None
-        async for event in self._streamed(compiled, source, settings, pieces=True):
-            if isinstance(event, ExtractResult):
-                for value in event.value[yielded:]:  # what the stream did not show complete and valid
-                    yield value
-                return
-            piece, key = event
-            if key != stream_key:  # a new stream: read it from its start, skip what was already yielded
-                stream_key, scanner, seen, blocked = key, ItemScanner(), 0, False
-            for text in scanner.feed(piece):
-                seen += 1
-                if seen <= yielded or blocked:
-                    continue
-                try:
-                    value = item.parse(text)
-                except OutputError:
-                    blocked = True  # an invalid record: nothing after it is yielded before the final check
-                    continue
-                yielded += 1
-                yield value
+        yielded: list[Any] = []
+        shown: list[Any] = []  # the yielded records as JSON, to compare answers by
 
-    def stream_items(self, item_schema: Any, source: Source, **options: Unpack[CallOptions]) -> Iterator[Any]:
+        def keep() -> str | None:
+            if not shown:
+                return None
+            records = shorten(json.dumps(shown, ensure_ascii=False), 20_000)
+            return (
+                f"The first {len(shown)} records of the list were already accepted and used: keep them exactly as "
+                f"they are, in the same order, at the start of your corrected list: {records}"
+            )
+
+        out: asyncio.Queue[Any] = asyncio.Queue()
+        reader = _ItemReader(item, shown, out)
+        task = asyncio.create_task(self._extract(compiled, source, settings, reader.feed, keep=keep))
+        task.add_done_callback(lambda _: out.put_nowait(_END))
+        try:
+            while (value := await out.get()) is not _END:
+                yielded.append(value)
+                yield value
+            result = await task
+        finally:
+            if not task.done():
+                task.cancel()
+        final = [item.dump(v) for v in result.value]
+        if final[: len(shown)] != shown:
+            at = next((i for i, (a, b) in enumerate(zip(shown, final, strict=False)) if a != b), len(final))
+            now = f"has {shorten(json.dumps(final[at]), 200)}" if at < len(final) else f"has {len(final)} records"
+            raise StreamDivergedError(
+                f"the answer changed after {len(shown)} records were yielded: record {at + 1} was "
+                f"{shorten(json.dumps(shown[at]), 200)}, the final list {now}",
+                yielded=yielded,
+                final=list(result.value),
+            )
+        for value in result.value[len(yielded) :]:  # what the stream did not show complete and valid
+            yield value
+        if with_result:
+            yield result
+
+    def stream_items(
+        self, item_schema: Any, source: Source, *, with_result: bool = False, **options: Unpack[CallOptions]
+    ) -> Iterator[Any]:
         """Sync `astream_items`."""
-        return _sync_iter(self.astream_items(item_schema, source, **options))
+        return iterate_sync(self.astream_items(item_schema, source, with_result=with_result, **options))
 
     async def _streamed(
-        self, compiled: CompiledSchema[Any], source: Source, settings: _Settings, *, pieces: bool = False
+        self,
+        compiled: CompiledSchema[Any],
+        source: Source,
+        settings: Settings,
     ) -> AsyncIterator[Any]:
-        """The answer's text while it streams — the text so far (or, with `pieces`, each `(piece, key)`) —
-        then the `ExtractResult`. Texts so far are given only when caught up, so that slow readers do
-        not make the work quadratic."""
+        """The answer's text while it streams — the text so far — then the `ExtractResult`. Texts so far
+        are given only when caught up, so that slow readers do not make the work quadratic."""
         queue: asyncio.Queue[tuple[str, tuple[int, int]] | None] = asyncio.Queue()
         task = asyncio.create_task(self._extract(compiled, source, settings, lambda p, k: queue.put_nowait((p, k))))
         task.add_done_callback(lambda _: queue.put_nowait(None))
@@ -466,9 +420,6 @@ class Extractor:
         try:
             while (entry := await queue.get()) is not None:
                 piece, key = entry
-                if pieces:
-                    yield entry
-                    continue
                 if key != current:
                     current, buffer = key, []
                 buffer.append(piece)
@@ -499,8 +450,8 @@ class Extractor:
         """
         from .batch.runner import BatchRunner  # the batch layer builds on the client: imported when used
 
-        batch: dict[str, Any] = {k: v for k, v in options.items() if k in _BATCH_OPTIONS}
-        call = {k: v for k, v in options.items() if k not in _BATCH_OPTIONS}
+        batch: dict[str, Any] = {k: v for k, v in options.items() if k in BATCH_OPTIONS}
+        call = {k: v for k, v in options.items() if k not in BATCH_OPTIONS}
         cache = batch.pop("cache", None)
         runner: BatchRunner[Any] = BatchRunner(
             self,
@@ -515,7 +466,7 @@ class Extractor:
         self, schema: Any, sources: Iterable[Any], **options: Unpack[ManyOptions]
     ) -> Iterator[BatchResult[Any]]:
         """Sync `aextract_many`: an iterator of results, as they finish."""
-        return _sync_iter(self.aextract_many(schema, sources, **options))
+        return iterate_sync(self.aextract_many(schema, sources, **options))
 
     async def model_info(self, model: str | None = None) -> ModelInfo:
         """What the endpoint says about `model` (default: this extractor's): limits, prices, parameters."""
@@ -543,7 +494,7 @@ class Extractor:
 
     # --- the attempt loop -----------------------------------------------------------------
 
-    def _messages(self, source: Sequence[Mapping[str, Any]], settings: _Settings) -> list[Message]:
+    def _messages(self, source: Sequence[Mapping[str, Any]], settings: Settings) -> list[Message]:
         """The conversation for `source`: a message list as given, or content parts as one user message;
         the instructions as the system message unless the messages bring their own."""
         messages: list[Message]
@@ -557,7 +508,7 @@ class Extractor:
             messages.insert(0, {"role": "system", "content": settings.instructions})
         return messages
 
-    async def _chunks(self, document: Document, schema: CompiledSchema[Any], settings: _Settings) -> list[Chunk]:
+    async def _chunks(self, document: Document, schema: CompiledSchema[Any], settings: Settings) -> list[Chunk]:
         """The chunks `document` must be split into to fit one request (none when it fits whole)."""
         max_chars = settings.max_chars
         max_tokens = settings.max_tokens_per_request
@@ -583,7 +534,7 @@ class Extractor:
         return []
 
     async def _run_chunks(
-        self, schema: CompiledSchema[Any], document: Document, chunks: list[Chunk], settings: _Settings
+        self, schema: CompiledSchema[Any], document: Document, chunks: list[Chunk], settings: Settings
     ) -> ExtractResult[Any]:
         """Each chunk extracted on its own, the values merged (lists joined, first non-null scalars)."""
         started = time.perf_counter()
@@ -639,17 +590,21 @@ class Extractor:
         if self._secret is None and _needs_key(self.base_url):
             raise ConfigurationError(
                 f"no API key for {urlsplit(self.base_url).hostname}: pass api_key=, or set EXTRACTOR_API_KEY "
-                "(or OPENROUTER_API_KEY for OpenRouter, OPENAI_API_KEY for other hosts)"
+                "(OPENROUTER_API_KEY is sent only to openrouter.ai, OPENAI_API_KEY only to api.openai.com)"
             )
 
-    async def _mode(self, settings: _Settings) -> tuple[Mode, bool]:
+    async def _mode(self, settings: Settings) -> tuple[Mode, bool]:
         if settings.mode != "auto":
             return get_mode(settings.mode), False
         info = await self._catalog.info(settings.model)
-        return choose_mode(info.supported_parameters), True
+        chosen = choose_mode(info.supported_parameters)
+        preferred = self._catalog.preferred_mode(settings.model)  # a fallback this endpoint needed before
+        if preferred in mode_names() and get_mode(preferred).rank > chosen.rank:
+            return get_mode(preferred), True
+        return chosen, True
 
     def _body(
-        self, settings: _Settings, mode: Mode, schema: CompiledSchema[Any], messages: list[Message]
+        self, settings: Settings, mode: Mode, schema: CompiledSchema[Any], messages: list[Message]
     ) -> dict[str, Any]:
         part, sent = mode.request(schema, messages)
         body: dict[str, Any] = {"model": settings.model, "messages": sent, **part}
@@ -661,122 +616,44 @@ class Extractor:
         self,
         schema: CompiledSchema[Any],
         messages: list[Message],
-        settings: _Settings,
+        settings: Settings,
         listen: Listener | None = None,
+        keep: Callable[[], str | None] | None = None,
     ) -> ExtractResult[Any]:
-        started = time.perf_counter()
+        """The attempt loop (`extractor.attempts`) for one conversation, sending with `_send`."""
         mode, auto = await self._mode(settings)
-        attempts: list[Attempt] = []
-        fallbacks: list[str] = []
-        usage = Usage()
-        followup: list[Message] = []
-        last_error: OutputError | None = None
-        last_raw: str | None = None
-        length_retried = False
-        info: ModelInfo | None = None
-        reasks = 0
-        while True:
-            body = self._body(settings, mode, schema, [*messages, *followup])
-            try:
-                response, cached = await self._send(body, mode, listen, len(attempts) + 1)
-            except BadRequestError as exc:
-                if auto and not fallbacks and any(w in (exc.body or "").lower() for w in _MODE_WORDS):
-                    fallback = next_mode(mode)
-                    if fallback is not None:
-                        note = f"{mode.name} -> {fallback.name}: {exc.body}"
-                        log.warning("%s rejected mode %s (%s); falling back to %s", self._transport.host, mode.name,
-                                    exc.body, fallback.name)  # fmt: skip
-                        fallbacks.append(note)
-                        mode = fallback
-                        continue
-                raise self._annotate(exc, attempts, usage) from None
-            except ExtractorError as exc:
-                raise self._annotate(exc, attempts, usage) from None
-            if info is None and (_needs_prices(response) or _finish_reason(response) == "length"):
-                info = await self._catalog.info(settings.model)
-            attempt_usage = (
-                Usage()  # an answer from the cache cost nothing this time
-                if cached
-                else Usage.from_response(
-                    response.data.get("usage"),
-                    info.prompt_price if info else None,
-                    info.completion_price if info else None,
-                )
-            )
-            usage = usage + attempt_usage
-            message = response.data["choices"][0]["message"]
-            finish = _finish_reason(response)
-            attempt = Attempt(
-                number=len(attempts) + 1,
-                mode=mode.name,
-                usage=attempt_usage,
-                latency=response.elapsed,
-                finish_reason=finish,
-                generation_id=response.data.get("id"),
-                cached=cached,
-            )
-            attempts.append(attempt)
-            answer = mode.read(message)
-            if answer.refusal is not None:
-                attempt.problem = "refused"
-                raise self._annotate(RefusalError(answer.refusal, raw=answer.text), attempts, usage)
-            if finish == "length":
-                attempt.problem = "cut off at max_tokens"
-                if length_retried:
-                    error = OutputTruncatedError(
-                        "the answer was cut off by the token limit twice; no record was made",
-                        raw=_shorten(answer.text),
-                    )
-                    raise self._annotate(error, attempts, usage)
-                length_retried = True
-                settings = self._more_room(settings, info, answer.text)
-                continue
-            try:
-                parsed = schema.parse_result(answer.text or "")
-            except OutputError as exc:
-                attempt.problem = exc.message
-                last_error, last_raw = exc, answer.text
-                if reasks >= settings.max_retries:
-                    break
-                reasks += 1
-                log.info("answer %d invalid (%s); asking again", len(attempts), exc.message)
-                followup = mode.reask(message, _feedback(exc, schema))  # only the latest failure is kept
-                continue
-            return ExtractResult(
-                value=parsed.value,
-                model=str(response.data.get("model") or settings.model),
-                mode=mode.name,
-                attempts=attempts,
-                repairs=parsed.repairs,
-                usage=usage,
-                latency=time.perf_counter() - started,
-                finish_reason=finish,
-                generation_id=attempt.generation_id,
-                fallbacks=fallbacks,
-            )
-        assert last_error is not None  # the loop only breaks after a failed parse
-        final = OutputInvalidError(
-            f"the answer was still invalid after {len(attempts)} attempts ({reasks} re-asks)",
-            last_error.errors or [ErrorDetail("$", last_error.message)],
-            raw=_shorten(last_raw),
-            repairs=last_error.repairs,
-        )
-        raise self._annotate(final, attempts, usage)
 
-    async def _send(
-        self, body: dict[str, Any], mode: Mode, listen: Listener | None, attempt: int
-    ) -> tuple[ChatResponse, bool]:
+        async def send(body: dict[str, Any], mode: Mode, attempt: int) -> Sent:
+            return await self._send(body, mode, listen, attempt)
+
+        loop = AttemptLoop(
+            schema=schema,
+            messages=messages,
+            settings=settings,
+            mode=mode,
+            auto=auto,
+            send=send,
+            body=self._body,
+            catalog=self._catalog,
+            secret=self._secret.get() if self._secret else None,
+            host=self._transport.host,
+            keep=keep,
+        )
+        return await loop.run()
+
+    async def _send(self, body: dict[str, Any], mode: Mode, listen: Listener | None, attempt: int) -> Sent:
         """The answer to `body`: from the run's (or this extractor's) response cache, else from the
         endpoint, streamed when someone `listen`s (told each piece of the answer's text, with a key that
-        changes whenever a new stream starts over)."""
+        changes whenever a new stream starts over). A fresh answer is cached only when `keep()` is
+        called, once it has validated; cache reads and writes run off the event loop."""
         hooks = current_hooks()
         cache = hooks.cache if hooks is not None and hooks.cache is not None else self._cache
         key = cache.key_for(self.base_url, body) if cache is not None else None
-        stored = cache.get(key) if cache is not None and key is not None else None
+        stored = await asyncio.to_thread(cache.get, key) if cache is not None and key is not None else None
         if stored is not None:
             if listen is not None:
                 listen(mode.read(stored["choices"][0]["message"]).text or "", (attempt, 0))
-            return ChatResponse(stored, 0.0), True
+            return Sent(ChatResponse(stored, 0.0), cached=True)
         if listen is None:
             response = await self._transport.chat(body)
         else:
@@ -786,23 +663,14 @@ class Extractor:
                     listen(piece, (attempt, stream))
 
             response = await self._transport.stream_chat(body, on_piece)
-        if cache is not None and key is not None:
-            cache.put(key, response.data, secrets=[self._secret])
-        return response, False
+        if cache is None or key is None:
+            return Sent(response)
+        store, secret = cache, self._secret
 
-    def _more_room(self, settings: _Settings, info: ModelInfo | None, text: str | None) -> _Settings:
-        """Settings for one more try after a `length` cut: twice the tokens, within the model's limit."""
-        current = settings.params.get("max_tokens")
-        if not isinstance(current, int):
-            current = max(1024, len(text or "") // 2)
-        wanted = current * 2
-        limit = info.max_completion_tokens if info and info.max_completion_tokens else None
-        if limit is None and info and info.context_length:
-            limit = info.context_length // 2
-        if limit is not None:
-            wanted = min(wanted, limit)
-        log.info("answer cut off at max_tokens=%s; trying once with max_tokens=%d", current, wanted)
-        return settings.merged({"max_tokens": wanted})
+        async def keep() -> None:
+            await asyncio.to_thread(store.put, key, response.data, secrets=[secret])
+
+        return Sent(response, keep=keep)
 
     def _annotate(self, exc: ExtractorError, attempts: list[Attempt], usage: Usage) -> ExtractorError:
         """`exc` carrying what the failed extraction cost, its message free of the API key."""
@@ -814,33 +682,51 @@ class Extractor:
         return exc
 
 
+_END = object()
+
+
+class _ItemReader:
+    """Reads the records of a streamed list as its pieces arrive (in the extraction's task, so that a
+    re-ask knows every record accepted so far): each record that is complete, valid and new is accepted
+    (`shown`) and handed to `out`. A stream that starts over is read from its start, its records
+    checked against those accepted; from the first that differs (or is invalid) nothing more is
+    accepted from that stream."""
+
+    def __init__(self, item: CompiledSchema[Any], shown: list[Any], out: asyncio.Queue[Any]) -> None:
+        self.item = item
+        self.shown = shown
+        self.out = out
+        self.scanner = ItemScanner()
+        self.seen = 0
+        self.blocked = False
+        self.key: tuple[int, int] | None = None
+
+    def feed(self, piece: str, key: tuple[int, int]) -> None:
+        if key != self.key:  # a new stream
+            self.key, self.scanner, self.seen, self.blocked = key, ItemScanner(), 0, False
+        for text in self.scanner.feed(piece):
+            self.seen += 1
+            if self.blocked:
+                continue
+            try:
+                value = self.item.parse(text)
+            except OutputError:
+                self.blocked = True  # an invalid record: nothing after it before the final check
+                continue
+            if self.seen <= len(self.shown):
+                if self.item.dump(value) != self.shown[self.seen - 1]:
+                    self.blocked = True  # this answer differs from what was accepted: the final check decides
+                continue
+            self.shown.append(self.item.dump(value))
+            self.out.put_nowait(value)
+
+
 @dataclass(frozen=True)
 class Partial:
     """A value still being written (from `stream`): plain JSON in the schema's shape, every field
     optional, not validated."""
 
     data: Any
-
-
-def _sync_iter(results: AsyncIterator[T]) -> Iterator[T]:
-    """An async iterator consumed from sync code, on the shared background loop."""
-
-    async def step() -> T:
-        return await results.__anext__()
-
-    async def close() -> None:
-        aclose = getattr(results, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-    try:
-        while True:
-            try:
-                yield run_sync(step())
-            except StopAsyncIteration:
-                return
-    finally:
-        run_sync(close())
 
 
 def _is_messages(source: Any) -> TypeGuard[Sequence[Mapping[str, Any]]]:
@@ -862,13 +748,3 @@ async def _as_document(source: Any) -> Document | None:
     if isinstance(source, os.PathLike):
         return await asyncio.to_thread(Document.from_path, source)  # CPU work off the event loop
     return None
-
-
-def _finish_reason(response: ChatResponse) -> str | None:
-    reason = response.data["choices"][0].get("finish_reason")
-    return reason if isinstance(reason, str) else None
-
-
-def _needs_prices(response: ChatResponse) -> bool:
-    usage = response.data.get("usage")
-    return not (isinstance(usage, Mapping) and isinstance(usage.get("cost"), int | float))

@@ -1,6 +1,9 @@
 """What an endpoint says about its models (`GET /models`): capabilities, context, prices.
 
-Looked up once and kept in memory and on disk for a day, per base URL.
+Looked up once and kept in memory and on disk for a day, per base URL. A failed lookup (or an
+answer that is no model list) means going by defaults for ten minutes, then asking again; it is
+never written to disk. Modes a model rejected (the fallback auto mode made) are remembered per
+base URL and model as well, for the same day.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 import weakref
 from collections.abc import Mapping
@@ -144,24 +148,151 @@ class ModelInfo:
         return ModelInfo(**values)
 
 
-_MEMORY: dict[str, tuple[float, dict[str, ModelInfo]]] = {}
+#: base URL -> (when the lookup was made, until when its result holds, the models; empty after a failure)
+_MEMORY: dict[str, tuple[float, float, dict[str, ModelInfo]]] = {}
+
+
+def _model_entries(items: Any) -> list[dict[str, Any]] | None:
+    """The model entries of a `GET /models` answer (objects with a string `id`); None when it holds none.
+
+    An HTML page, `{"error": ...}`, `{"data": "x"}` or a list of strings is no model list.
+    """
+    if not isinstance(items, list):
+        return None
+    entries = [m for m in items if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
+    return entries or None
+
+
+def _write_private_json(path: Path, record: Any) -> None:
+    """Write `record` as JSON to `path` atomically (a temporary file renamed over it), mode 0600."""
+    private_dir(path.parent)
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as writer:
+            _fchmod_private(writer.fileno())  # a leftover temporary file of this pid may be older
+            writer.write(json.dumps(record).encode())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _fresh(at: float, ttl: float, now: float) -> bool:
+    """Whether something recorded at `at` still holds at `now` (one from the future does not)."""
+    return 0.0 <= now - at <= ttl
+
+
+@dataclass(frozen=True)
+class _Fallback:
+    """What auto mode learned about a model: start with `mode`; the modes it `rejected` (and why); when."""
+
+    mode: str
+    rejected: dict[str, str]
+    at: float
+
+    @classmethod
+    def load(cls, value: Any) -> _Fallback | None:
+        """From its disk form, or None when it is not one."""
+        if not isinstance(value, Mapping):
+            return None
+        mode, rejected, at = value.get("mode"), value.get("rejected"), value.get("at")
+        if not isinstance(mode, str) or not isinstance(rejected, Mapping) or not isinstance(at, int | float):
+            return None
+        return cls(mode, {str(k): str(v) for k, v in rejected.items()}, float(at))
+
+    def dump(self) -> dict[str, Any]:
+        """Its disk form."""
+        return {"mode": self.mode, "rejected": self.rejected, "at": self.at}
 
 
 class ModelCatalog:
-    """The model list of one endpoint, fetched at most once a day (memory, then disk, then network)."""
+    """The model list of one endpoint, fetched at most once a day (memory, then disk, then network),
+    and the modes its models rejected (`remember_fallback`, `preferred_mode`)."""
 
     def __init__(self, transport: Transport, *, cache_dir: Path | None = None, ttl: float = _TTL) -> None:
         self.transport = transport
         self.cache_dir = cache_dir
         self.ttl = ttl
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._fallbacks: dict[str, _Fallback] | None = None  # read from disk at first use
+        self._learned: set[str] = set()  # models whose fallback this catalog made: kept for its life
+        self._told: set[str] = set()
 
-    @property
-    def _disk_path(self) -> Path | None:
+    def _path(self, kind: str) -> Path | None:
+        """This endpoint's cache file of `kind` (`models`, `modes`), None without a cache folder."""
         if self.cache_dir is None:
             return None
         digest = hashlib.sha256(self.transport.base_url.encode()).hexdigest()[:16]
-        return self.cache_dir / f"models-{digest}.json"
+        return self.cache_dir / f"{kind}-{digest}.json"
+
+    @property
+    def _disk_path(self) -> Path | None:
+        return self._path("models")
+
+    def preferred_mode(self, model: str) -> str | None:
+        """The mode auto mode should start with for `model` because a better one was rejected
+        (remembered by `remember_fallback`, here or on disk within the TTL); None if none was."""
+        fallback = self._known_fallbacks().get(model)
+        if fallback is None or (model not in self._learned and not _fresh(fallback.at, self.ttl, time.time())):
+            return None
+        if model not in self._told:
+            self._told.add(model)
+            rejected = "; ".join(f"{mode}: {why}" for mode, why in fallback.rejected.items())
+            log.info(
+                "%s on %s: starting with mode %s (it rejected %s)", model, self.transport.host, fallback.mode, rejected
+            )
+        return fallback.mode
+
+    def remember_fallback(self, model: str, from_mode: str, to_mode: str, reason: str) -> None:
+        """Remember that `model` rejected `from_mode` (`reason`: the endpoint's message) and auto mode
+        fell back to `to_mode`: for this catalog's life, and on disk for the TTL. A fallback to a mode
+        the model already rejected (a late answer to a request sent before) changes nothing."""
+        fallbacks = self._known_fallbacks()
+        now = time.time()
+        known = fallbacks.get(model)
+        if known is not None and model not in self._learned and not _fresh(known.at, self.ttl, now):
+            known = None
+        if known is not None and model in self._learned and known.mode == to_mode and from_mode in known.rejected:
+            return  # known already: another call of this run fell back alike
+        rejected = dict(known.rejected) if known is not None else {}
+        if to_mode in rejected or to_mode == from_mode:
+            return
+        rejected[from_mode] = reason[:300]
+        fallbacks[model] = _Fallback(to_mode, rejected, now)
+        self._learned.add(model)
+        self._told.add(model)  # the attempt loop has said so already
+        path = self._path("modes")
+        if path is None:
+            return
+        saved = {m: f for m, f in self._read_fallbacks().items() if _fresh(f.at, self.ttl, now)}
+        saved[model] = fallbacks[model]
+        record = {"base_url": self.transport.base_url, "models": {m: f.dump() for m, f in saved.items()}}
+        try:
+            _write_private_json(path, record)
+        except OSError as exc:
+            log.info("could not write the mode cache %s: %s", path, exc)
+
+    def _known_fallbacks(self) -> dict[str, _Fallback]:
+        """The fallbacks this catalog knows (learned here, or read from disk at first use)."""
+        if self._fallbacks is None:
+            self._fallbacks = self._read_fallbacks()
+        return self._fallbacks
+
+    def _read_fallbacks(self) -> dict[str, _Fallback]:
+        """The fallbacks on disk for this endpoint (expired ones included), or none."""
+        path = self._path("modes")
+        if path is None or not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text())
+            if saved.get("base_url") != self.transport.base_url:
+                return {}
+            items = saved["models"].items()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+        loaded = {str(model): _Fallback.load(value) for model, value in items}
+        return {model: fallback for model, fallback in loaded.items() if fallback is not None}
 
     async def info(self, model: str) -> ModelInfo:
         """What the endpoint says about `model`, completed by what is known without asking."""
@@ -169,57 +300,69 @@ class ModelCatalog:
         found = models.get(model)
         return found.with_fallbacks(ModelInfo.known(model)) if found else ModelInfo.known(model)
 
+    def _remembered(self) -> dict[str, ModelInfo] | None:
+        """The endpoint's models as last looked up in this process, while that holds for this catalog:
+        a failed lookup for `_FAILED_TTL`, a successful one for the TTL (the shorter of the one it was
+        stored with and this catalog's)."""
+        cached = _MEMORY.get(self.transport.base_url)
+        if cached is None:
+            return None
+        at, until, models = cached
+        now = time.time()
+        return models if now < until and _fresh(at, self.ttl, now) else None
+
     async def _models(self) -> dict[str, ModelInfo]:
-        key = self.transport.base_url
-        cached = _MEMORY.get(key)
-        if cached and time.time() < cached[0]:
-            return cached[1]
+        models = self._remembered()
+        if models is not None:
+            return models
         loop = asyncio.get_running_loop()
         lock = self._locks.setdefault(loop, asyncio.Lock())
         async with lock:
-            cached = _MEMORY.get(key)
-            if cached and time.time() < cached[0]:
-                return cached[1]
-            models, expires = self._read_disk()
-            if models is None:
-                models, expires = await self._fetch()
-            _MEMORY[key] = (expires, models)
-            return models
+            models = self._remembered()
+            if models is not None:
+                return models
+            found = self._read_disk()
+            if found is None:
+                found = await self._fetch()
+            _MEMORY[self.transport.base_url] = found
+            return found[2]
 
-    def _read_disk(self) -> tuple[dict[str, ModelInfo] | None, float]:
+    def _read_disk(self) -> tuple[float, float, dict[str, ModelInfo]] | None:
+        """The model list saved on disk for this endpoint, if it is one and within the TTL."""
         path = self._disk_path
         if path is None or not path.is_file():
-            return None, 0.0
+            return None
         try:
             saved = json.loads(path.read_text())
             fetched = float(saved["fetched_at"])
-            if saved.get("base_url") != self.transport.base_url or time.time() - fetched > self.ttl:
-                return None, 0.0
-            items = saved["models"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None, 0.0
-        return {m.id: m for m in map(ModelInfo.from_api, items)}, fetched + self.ttl
+            entries = _model_entries(saved["models"])
+            if saved.get("base_url") != self.transport.base_url or not _fresh(fetched, self.ttl, time.time()):
+                return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if entries is None:  # written by an older version that kept any answer: not a model list
+            return None
+        return fetched, fetched + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
 
-    async def _fetch(self) -> tuple[dict[str, ModelInfo], float]:
+    async def _fetch(self) -> tuple[float, float, dict[str, ModelInfo]]:
+        """Ask the endpoint; a model list is saved to disk, a failure (or no list) holds for `_FAILED_TTL`."""
         try:
-            items = await self.transport.models()
+            entries = _model_entries(await self.transport.models())
         except APIError as exc:
             log.info("could not list the models of %s (%s); going by defaults", self.transport.host, exc)
-            return {}, time.time() + _FAILED_TTL
+            now = time.time()
+            return now, now + _FAILED_TTL, {}
+        now = time.time()
+        if entries is None:
+            log.info("%s answered GET /models with no model list; going by defaults", self.transport.host)
+            return now, now + _FAILED_TTL, {}
         path = self._disk_path
         if path is not None:
             try:
-                private_dir(path.parent)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp")
-                record = {"base_url": self.transport.base_url, "fetched_at": time.time(), "models": items}
-                fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | getattr(os, "O_BINARY", 0), 0o600)
-                with os.fdopen(fd, "wb") as writer:
-                    _fchmod_private(writer.fileno())  # a leftover temporary file of this pid may be older
-                    writer.write(json.dumps(record).encode())
-                tmp.replace(path)
+                _write_private_json(path, {"base_url": self.transport.base_url, "fetched_at": now, "models": entries})
             except OSError as exc:
                 log.info("could not write the model cache %s: %s", path, exc)
-        return {m.id: m for m in map(ModelInfo.from_api, items)}, time.time() + self.ttl
+        return now, now + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
 
 
 def forget_models() -> None:

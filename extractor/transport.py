@@ -2,18 +2,25 @@
 
 Transient failures (408, 409, 425, 429, 5xx, 524, 529, connection errors, timeouts, a 200 whose
 body carries an error) are retried with exponential backoff and jitter, honouring `Retry-After`
-and `X-RateLimit-Reset`. Other statuses raise at once. The API key is sent in the
-`Authorization` header only and never appears in an error message, a log line or a repr.
+and `X-RateLimit-Reset`. Other statuses raise at once. `timeout` bounds each attempt as a whole
+(connecting, sending, and reading the whole answer or stream); an attempt that ran out of time once
+connected is tried once more at most, as the endpoint may still be working on (and billing) it,
+while failures to connect keep the retry policy. An answer larger than `max_response_bytes`
+(decompressed) is not read past the limit. The API key is sent in the `Authorization` header only,
+only to the endpoint it is meant for, and never appears in an error message, a log line or a repr.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import errno
 import json
 import logging
+import os
 import socket
+import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,18 +44,27 @@ from .errors import (
     NotFoundError,
     PaymentRequiredError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
     TransientResponseError,
 )
-from .hooks import current_hooks
+from .hooks import RunHooks, current_hooks
 from .sse import StreamAssembler, parse_sse_line
 
-__all__ = ["ChatResponse", "RetryPolicy", "Secret", "Transport", "redact"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ChatResponse", "RetryPolicy", "Secret", "Transport", "api_key_for", "redact"]
 
 log = logging.getLogger("extractor")
 R = TypeVar("R")
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 524, 529})
+#: the largest answer read (decompressed), by default
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: attempts of one call that may run out of time once connected (the endpoint may be working on each)
+MAX_ANSWER_TIMEOUTS = 2
+#: the shortest run of a key's characters that `redact` removes (a key shorter than this: only whole)
+REDACT_RUN = 8
+#: the provider variables, and the one host each key is sent to
+_PROVIDER_KEYS = {"openrouter.ai": "OPENROUTER_API_KEY", "api.openai.com": "OPENAI_API_KEY"}
 _STATUS_ERRORS: dict[int, type[APIError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -120,18 +136,56 @@ class _AiohttpClient(_WithoutCookies, HttpxAiohttpClient):
 
 _NO_COOKIES = _NoCookies()
 _JSON_HEADERS = {"Content-Type": "application/json"}
+#: the share of `timeout` that waiting for a connection (pool, then connect) may take at most: a
+#: connection-phase failure is then reported as one, before the attempt's deadline
+_CONNECT_SHARE = 0.9
 
 
 def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` (and of its long fragments) replaced by `***`."""
-    if not secret or len(secret) < 4:
+    """`text` with every run of 8 or more consecutive characters of `secret` replaced by `***`: the key
+    itself, and whatever a provider's message kept of it (a half, a slice, the key with a character
+    changed). A key shorter than 8 characters is replaced only as a whole."""
+    if not secret or not text:
         return text
-    out = text.replace(secret, "***")
-    if len(secret) >= 16:  # a key cut in two by a provider's message still leaks half of it
-        for size in (len(secret) // 2, 12):
-            for start in range(0, len(secret) - size + 1, max(1, size // 2)):
-                out = out.replace(secret[start : start + size], "***")
-    return out
+    if len(secret) < REDACT_RUN:
+        return text.replace(secret, "***")
+    # every place where some 8 characters of the key occur; overlapping places make one run
+    spans: list[tuple[int, int]] = []
+    for window in {secret[i : i + REDACT_RUN] for i in range(len(secret) - REDACT_RUN + 1)}:
+        found = text.find(window)
+        while found != -1:
+            spans.append((found, found + REDACT_RUN))
+            found = text.find(window, found + 1)
+    if not spans:
+        return text
+    spans.sort()
+    parts: list[str] = []
+    kept = 0  # text before this index is handled
+    run_start, run_end = spans[0]
+    for start, end in spans[1:]:
+        if start <= run_end:
+            run_end = max(run_end, end)
+            continue
+        parts += (text[kept:run_start], "***")
+        kept, run_start, run_end = run_end, start, end
+    parts += (text[kept:run_start], "***", text[run_end:])
+    return "".join(parts)
+
+
+def api_key_for(base_url: str, api_key: str | None = None) -> str | None:
+    """The API key to send to `base_url`, or None: `api_key`, else `$EXTRACTOR_API_KEY` (either goes to
+    whatever endpoint is configured), else a provider's own variable, only to that provider's host:
+    `$OPENROUTER_API_KEY` to openrouter.ai, `$OPENAI_API_KEY` to api.openai.com. Any other endpoint
+    (a local server, another provider) gets no key it was not given."""
+    key = api_key or os.environ.get("EXTRACTOR_API_KEY")
+    if not key:
+        try:
+            host = urlsplit(base_url).hostname
+        except ValueError:  # not a URL: no provider's key goes there
+            host = None
+        variable = _PROVIDER_KEYS.get(host or "")
+        key = os.environ.get(variable) if variable else None
+    return key or None
 
 
 @dataclass
@@ -236,14 +290,184 @@ def _unreachable(exc: BaseException, host: str) -> str | None:
     return None
 
 
-def _is_transient(exc: BaseException) -> bool:
+def _is_transient(exc: BaseException, answer_timeouts: int = 0) -> bool:
+    """Whether `exc` is worth another try, for a call that has had `answer_timeouts` attempts run out
+    of time once connected: not once that reaches `MAX_ANSWER_TIMEOUTS` (the endpoint may still be
+    generating, and billing, each of them); never an answer too large (the same request brings it again)."""
+    if answer_timeouts >= MAX_ANSWER_TIMEOUTS or isinstance(exc, ResponseTooLargeError):
+        return False
     if isinstance(exc, APITimeoutError | APIConnectionError | TransientResponseError):
         return True
     return isinstance(exc, APIError) and exc.status in TRANSIENT_STATUSES
 
 
+class _Call:
+    """What the attempts of one call (a request and its retries) have met so far."""
+
+    __slots__ = ("answer_timeouts",)
+
+    def __init__(self) -> None:
+        #: attempts that ran out of time once connected to the endpoint (it may be working on them)
+        self.answer_timeouts = 0
+
+    def retryable(self, exc: BaseException) -> bool:
+        return _is_transient(exc, self.answer_timeouts)
+
+
+class _Lines:
+    """The lines of an event stream, from its bytes as they come: UTF-8, each line ended by CRLF, LF or
+    CR (as the server-sent-events format says); a long line is joined once, when its end arrives."""
+
+    __slots__ = ("_cr", "_decoder", "_pending")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending: list[str] = []
+        self._cr = False  # the last piece ended with CR: a LF right after it ends no other line
+
+    def feed(self, data: bytes) -> list[str]:
+        """The lines that `data` completes."""
+        text = self._decoder.decode(data)
+        if self._cr and text:
+            self._cr = False
+            if text[0] == "\n":
+                text = text[1:]
+        if "\n" not in text and "\r" not in text:
+            if text:
+                self._pending.append(text)
+            return []
+        if "\r" in text:
+            self._cr = text[-1] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        if self._pending:
+            self._pending.append(lines[0])
+            lines[0] = "".join(self._pending)
+            self._pending = []
+        rest = lines.pop()
+        if rest:
+            self._pending.append(rest)
+        return lines
+
+    def flush(self) -> list[str]:
+        """The last line, when the stream ends without ending it."""
+        text = "".join(self._pending) + self._decoder.decode(b"", True)
+        self._pending = []
+        return [text] if text else []
+
+
+class _Expired(Exception):
+    """An attempt ran past its deadline (raised by `_Deadline` in place of the cancellation)."""
+
+
+class _Deadline:
+    """The time limit of one attempt, as a `with` block: past it, the task running the attempt is
+    cancelled, and the failure leaves the block as `_Expired`. A cancellation from elsewhere
+    goes on as it is (on Python 3.11+; 3.10 cannot tell one that comes at the same moment). One
+    timer per event loop watches every deadline in flight (`_Watchdog`): a timer per request (as
+    `asyncio.timeout` sets) cost some 5% of the CPU time of a quick request."""
+
+    __slots__ = ("_cancelling", "_task", "_watchdog", "at", "expired", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+
+    def __enter__(self) -> _Deadline:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if task is None:  # pragma: no cover - the HTTP clients need a task anyway
+            raise RuntimeError("a request deadline needs a running task")
+        self._task = weakref.ref(task)  # a task abandoned with its loop is not kept alive here
+        self._cancelling = 0
+        if sys.version_info >= (3, 11):
+            self._cancelling = task.cancelling()
+        self.at = loop.time() + self.seconds
+        self._watchdog = _watchdog(loop)
+        self._watchdog.add(self)
+        return self
+
+    def expire(self) -> None:
+        """Called by the watchdog once the deadline has passed: cancel the attempt."""
+        task = self._task()
+        if task is not None:
+            self.expired = True
+            task.cancel()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        self._watchdog.discard(self)
+        task = self._task()
+        if not self.expired or task is None:
+            return
+        if sys.version_info >= (3, 11) and task.uncancel() > self._cancelling:
+            return  # cancelled from elsewhere as well: that cancellation goes on
+        if exc_type is not None:  # the cancellation, or what the HTTP client made of it
+            raise _Expired from None
+
+
+class _Watchdog:
+    """The deadlines in flight on one event loop, and the one timer that expires them: it is set for
+    the earliest deadline when that comes before the timer, otherwise left alone (it then finds none
+    due and is set for the next), and cancelled when no deadline is left (the timer holds the loop)."""
+
+    __slots__ = ("_deadlines", "_timer")
+
+    def __init__(self) -> None:
+        self._deadlines: set[_Deadline] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        self._deadlines.add(deadline)
+        timer = self._timer
+        if timer is None or deadline.at < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = asyncio.get_running_loop().call_at(deadline.at, self._check)
+
+    def discard(self, deadline: _Deadline) -> None:
+        self._deadlines.discard(deadline)
+        if not self._deadlines and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001  # a timer may fire a hair early
+        for deadline in [d for d in self._deadlines if d.at <= now]:
+            self._deadlines.discard(deadline)
+            deadline.expire()
+        if self._deadlines:
+            self._timer = loop.call_at(min(d.at for d in self._deadlines), self._check)
+
+
+_WATCHDOGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+def _watchdog(loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    """The watchdog of `loop` (it holds no reference to the loop: it goes with it)."""
+    watchdog = _WATCHDOGS.get(loop)
+    if watchdog is None:
+        watchdog = _WATCHDOGS[loop] = _Watchdog()
+    return watchdog
+
+
+def _size(count: int) -> str:
+    """A byte count as people write it: `64 MiB`, `512 KiB`, `1000 bytes`."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    if count >= 1 << 20:
+        return f"{count / (1 << 20):.1f} MiB"
+    return f"{count} bytes"
+
+
 class Transport:
-    """POSTs chat completions and GETs the model list, with retries; one httpx client per event loop."""
+    """POSTs chat completions and GETs the model list, with retries; one httpx client per event loop.
+
+    `timeout` (seconds) bounds each attempt as a whole: connecting, sending, and reading the whole
+    answer (or the whole stream); `max_response_bytes` the size of an answer, decompressed.
+    """
 
     def __init__(
         self,
@@ -256,6 +480,7 @@ class Transport:
         max_connections: int = 256,
         http_backend: str = "aiohttp",
         http_transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._secret = Secret(api_key) if api_key else None
@@ -263,6 +488,7 @@ class Transport:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.max_connections = max_connections
+        self.max_response_bytes = max_response_bytes
         self.http_backend = http_backend
         self._http_transport = http_transport
         self._urls: dict[str, httpx.URL] = {}
@@ -282,12 +508,22 @@ class Transport:
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
 
+    @property
+    def _pool_timeout(self) -> float:
+        """Seconds an attempt may wait for a free connection (and, with aiohttp, open it)."""
+        return self.timeout * _CONNECT_SHARE
+
+    @property
+    def _connect_timeout(self) -> float:
+        """Seconds opening a connection may take."""
+        return min(15.0, self.timeout * _CONNECT_SHARE)
+
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None or client.is_closed:
             limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-            timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 15.0))
+            timeout = httpx.Timeout(self.timeout, connect=self._connect_timeout, pool=self._pool_timeout)
             auth = _BearerAuth(self._secret) if self._secret else None
             factory = _AiohttpClient if self.http_backend == "aiohttp" and self._http_transport is None else _Client
             client = factory(
@@ -316,18 +552,20 @@ class Transport:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("transient failure (%s); retry %d in %.1f s", exc, state.attempt_number, wait)
 
-    async def _retried(self, once: Callable[[], Awaitable[R]]) -> R:
-        """`once()`, tried again after transient failures as the retry policy says."""
+    async def _retried(self, once: Callable[[_Call], Awaitable[R]]) -> R:
+        """`once(call)`, tried again after transient failures as the retry policy says; `call` keeps
+        count of the attempts that ran out of time once connected, and stops the retries at the second."""
+        call = _Call()
         try:
-            return await once()  # the common case, without the retry machinery
+            return await once(call)  # the common case, without the retry machinery
         except APIError as first:
-            if not _is_transient(first) or self.retry.attempts <= 1:
+            if not call.retryable(first) or self.retry.attempts <= 1:
                 raise
             failed: APIError | None = first
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
-            retry=retry_if_exception(_is_transient),
+            retry=retry_if_exception(call.retryable),
             before_sleep=self._log_retry,
             reraise=True,
         )
@@ -336,19 +574,29 @@ class Transport:
                 if failed is not None:  # hand the first failure to tenacity: it counts and waits
                     earlier, failed = failed, None
                     raise earlier
-                return await once()
+                return await once(call)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _once(self, method: str, path: str, body: Any | None) -> tuple[Any, float]:
-        url = self._url(path)
-        content = pydantic_core.to_json(body) if body is not None else None
-        headers = _JSON_HEADERS if body is not None else None
+    async def _once(self, method: str, path: str, body: Any | None, call: _Call) -> tuple[Any, float]:
+        client = self._client()
+        if body is None:
+            request = client.build_request(method, self._url(path))
+        else:
+            request = client.build_request(
+                method, self._url(path), content=pydantic_core.to_json(body), headers=_JSON_HEADERS
+            )
         started = time.perf_counter()
         try:
-            response = await self._client().request(method, url, content=content, headers=headers)
-            raw = await response.aread()
+            with _Deadline(self.timeout):  # the whole exchange: connection, request, the whole answer
+                response = await client.send(request, stream=True)
+                try:
+                    raw = await self._read(response)
+                finally:
+                    await response.aclose()
         except httpx.HTTPError as exc:
-            raise self._connection_error(exc) from None
+            raise self._connection_error(exc, call) from None
+        except _Expired:
+            raise self._answer_timeout(call) from None
         elapsed = time.perf_counter() - started
         try:
             data = json.loads(raw) if raw else None
@@ -363,20 +611,53 @@ class Transport:
             )
         return data, elapsed
 
+    async def _read(self, response: httpx.Response) -> bytes:
+        """The body of `response`, decompressed; `ResponseTooLargeError` past `max_response_bytes`."""
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > self.max_response_bytes:
+                raise self._too_large(response)
+            parts.append(part)
+        return b"".join(parts)
+
+    def _too_large(self, response: httpx.Response) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"the answer from {self.host} is larger than {_size(self.max_response_bytes)}: stopped reading",
+            status=response.status_code,
+        )
+
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
         if url is None:
             url = self._urls[path] = httpx.URL(f"{self.base_url}/{path.lstrip('/')}")
         return url
 
-    def _connection_error(self, exc: httpx.HTTPError) -> APIError:
+    def _answer_timeout(self, call: _Call) -> APITimeoutError:
+        """The error for an attempt that ran out of time once connected: the endpoint may be working on
+        it (and billing it), so it counts towards the call's `MAX_ANSWER_TIMEOUTS`."""
+        call.answer_timeouts += 1
+        message = f"no complete answer from {self.host} within {self.timeout:g} s"
+        if call.answer_timeouts >= MAX_ANSWER_TIMEOUTS and self.retry.attempts > call.answer_timeouts:
+            message += (
+                f" ({call.answer_timeouts} times: not tried again, as the endpoint may still be working on "
+                "the requests it has)"
+            )
+        return APITimeoutError(message)
+
+    def _connection_error(self, exc: httpx.HTTPError, call: _Call) -> APIError:
         """The library's error for an httpx failure with no HTTP answer (all are transient): the
-        endpoint cannot be reached, did not answer in time, or closed the connection."""
+        endpoint cannot be reached, gave no connection or no answer in time, or closed the connection.
+        Only a timeout once connected counts as an answer timeout of `call`."""
         reason = _unreachable(exc, urlsplit(self.base_url).hostname or self.host)
         if reason is not None:
             return EndpointUnreachableError(f"cannot reach {redact(self.base_url, self._key)}: {reason}")
         if isinstance(exc, httpx.TimeoutException) and not _disconnected(exc):
-            return APITimeoutError(f"no answer from {self.host} within {self.timeout:g} s ({type(exc).__name__})")
+            if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                limit = self._connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self._pool_timeout
+                return APITimeoutError(f"no connection to {self.host} within {limit:g} s ({type(exc).__name__})")
+            return self._answer_timeout(call)
         if isinstance(exc, httpx.TimeoutException):
             return APIConnectionError(f"{self.host} closed the connection without an answer")
         detail = redact(str(exc) or type(exc).__name__, self._key)
@@ -397,12 +678,12 @@ class Transport:
     async def chat(self, body: Mapping[str, Any]) -> ChatResponse:
         """POST /chat/completions; a 200 carrying an error (or no choices) counts as transient."""
 
-        async def once() -> ChatResponse:
+        async def once(call: _Call) -> ChatResponse:
             hooks = current_hooks()
             if hooks is not None:
                 await hooks.before_request(body)
             try:
-                data, elapsed = await self._once("POST", "chat/completions", dict(body))
+                data, elapsed = await self._once("POST", "chat/completions", dict(body), call)
             except APIError as exc:
                 if hooks is not None:
                     hooks.after_response(exc.status, None)
@@ -421,11 +702,12 @@ class Transport:
         `on_piece(kind, text, attempt)` hears every text piece as it arrives (kind: content, refusal,
         reasoning or arguments). A stream that breaks off (a dropped connection, an error chunk, an
         end without the answer's end) is a transient failure, retried from the start: `attempt`
-        then counts up. Returns the assembled completion, shaped like a non-streamed one.
+        then counts up. The whole stream must arrive within `timeout`. Returns the assembled
+        completion, shaped like a non-streamed one.
         """
         tries = 0
 
-        async def once() -> ChatResponse:
+        async def once(call: _Call) -> ChatResponse:
             nonlocal tries
             tries += 1
             attempt = tries
@@ -433,32 +715,15 @@ class Transport:
             if hooks is not None:
                 await hooks.before_request(body)
             assembler = StreamAssembler(lambda kind, piece: on_piece(kind, piece, attempt))
-            payload = pydantic_core.to_json({**body, "stream": True})
+            content = pydantic_core.to_json({**body, "stream": True})
             started = time.perf_counter()
             try:
-                async with self._client().stream(
-                    "POST", self._url("chat/completions"), content=payload, headers=_JSON_HEADERS
-                ) as response:
-                    if response.status_code >= 400:
-                        raw = await response.aread()
-                        try:
-                            data = json.loads(raw) if raw else None
-                        except ValueError:
-                            data = None
-                        error = self._status_error(response, data, raw)
-                        if hooks is not None:
-                            hooks.after_response(error.status, None)
-                        raise error
-                    async for line in response.aiter_lines():
-                        event = parse_sse_line(line)
-                        if event is None:
-                            continue
-                        if event[0] == "done":
-                            assembler.done = True
-                            break
-                        assembler.add(event[1])
+                with _Deadline(self.timeout):
+                    await self._read_stream(content, assembler, hooks)
             except httpx.HTTPError as exc:
-                raise self._connection_error(exc) from None
+                raise self._connection_error(exc, call) from None
+            except _Expired:
+                raise self._answer_timeout(call) from None
             if not assembler.done and assembler.finish_reason is None:
                 raise APIConnectionError(f"the stream from {self.host} ended before the answer did")
             if hooks is not None:
@@ -467,9 +732,49 @@ class Transport:
 
         return await self._retried(once)
 
+    async def _read_stream(self, content: bytes, assembler: StreamAssembler, hooks: RunHooks | None) -> None:
+        """One streamed request: its events into `assembler`, as far as `[DONE]` or the end of the body."""
+        async with self._client().stream(
+            "POST", self._url("chat/completions"), content=content, headers=_JSON_HEADERS
+        ) as response:
+            if response.status_code >= 400:
+                raw = await self._read(response)
+                try:
+                    data = json.loads(raw) if raw else None
+                except ValueError:
+                    data = None
+                error = self._status_error(response, data, raw)
+                if hooks is not None:
+                    hooks.after_response(error.status, None)
+                raise error
+            lines = _Lines()
+            size = 0
+            async for part in response.aiter_bytes():
+                size += len(part)
+                if size > self.max_response_bytes:
+                    raise self._too_large(response)
+                for line in lines.feed(part):
+                    if self._event(line, assembler):
+                        return
+            for line in lines.flush():
+                if self._event(line, assembler):
+                    return
+
+    @staticmethod
+    def _event(line: str, assembler: StreamAssembler) -> bool:
+        """Add the event on `line` to `assembler`; whether it ended the stream (`[DONE]`)."""
+        event = parse_sse_line(line)
+        if event is None:
+            return False
+        if event[0] == "done":
+            assembler.done = True
+            return True
+        assembler.add(event[1])
+        return False
+
     async def models(self) -> list[dict[str, Any]]:
         """GET /models: the endpoint's model list (OpenRouter's shape; OpenAI's works too)."""
-        data, _ = await self._retried(lambda: self._once("GET", "models", None))
+        data, _ = await self._retried(lambda call: self._once("GET", "models", None, call))
         items = data.get("data") if isinstance(data, Mapping) else data
         return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
 

@@ -113,6 +113,10 @@ class Budget:
         self._reserved[key] = estimate
         return True
 
+    def reserved(self, key: int) -> float:
+        """What is reserved for the work `key` (0 when nothing is)."""
+        return self._reserved.get(key, 0.0)
+
     def settle(self, key: int, cost: float) -> None:
         """The work `key` is over and cost `cost`."""
         self._reserved.pop(key, None)

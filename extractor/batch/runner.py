@@ -22,6 +22,7 @@ from ..cache import ResponseCache
 from ..errors import (
     AuthenticationError,
     BudgetExceededError,
+    ConfigurationError,
     EndpointUnreachableError,
     ExtractorError,
     NotFoundError,
@@ -30,6 +31,7 @@ from ..errors import (
 )
 from ..hooks import RunHooks, use_hooks
 from ..results import ExtractResult, Usage
+from ..schema import compile_schema
 from ..sources import DEFAULT_MAX_FILE_BYTES, Document, estimate_tokens
 from .limits import AdaptiveLimit, Budget, TokenBucket
 from .loader import DEFAULT_LOAD_TIMEOUT, DocumentLoader
@@ -44,7 +46,9 @@ log = logging.getLogger("extractor")
 T = TypeVar("T")
 
 #: the answer length assumed for a cost estimate before any result is in
-_ANSWER_TOKENS = 600
+_ANSWER_TOKENS = 1_000
+#: the answer length an input let start alone near the end of a budget is reserved for
+_SHORT_ANSWER_TOKENS = 200
 
 
 @dataclass
@@ -190,9 +194,14 @@ class BatchRunner(Generic[T]):
         self.max_file_size = max_file_size
         self.options = dict(options or {})
         self._loader: DocumentLoader | None = None
-        self._average_cost: float | None = None
-        self._costs = 0
         self._prices: tuple[float | None, float | None] = (None, None)
+        #: the prompt tokens of a request besides the source (schema, instructions), for the budget
+        self._overhead = 0
+        #: the longest answer seen so far, in tokens (None before any)
+        self._longest_answer: int | None = None
+        #: the most attempts one input may make: the first, each re-ask, one retry after a length cut
+        retries = self.options.get("max_retries", extractor.max_retries)
+        self._attempts = 2 + int(retries)
 
     # --- one input -------------------------------------------------------------------------
 
@@ -211,32 +220,71 @@ class BatchRunner(Generic[T]):
             return BatchResult(item.id, item.name, None, error=exc, meta=item.meta)
         return BatchResult(item.id, item.name, result.value, result=result, meta=item.meta)
 
-    def _estimate(self, item: BatchItem) -> float:
-        """A cautious guess of what `item` will cost, for the budget."""
+    def _estimate(self, item: BatchItem, *, least: bool = False) -> float:
+        """What `item` may cost at most, for the budget: every attempt it may need (the first, each
+        re-ask, one length retry), each with its prompt and the longest answer seen so far. With
+        `least`, one attempt with a short answer: what an input alone is let start with."""
         prompt_price, completion_price = self._prices
-        guess = 0.0
-        if prompt_price is not None and completion_price is not None:
-            source = item.source
-            if isinstance(source, str):
-                tokens = estimate_tokens(source)
-            elif isinstance(source, os.PathLike):
-                size = Path(source).stat().st_size if Path(source).is_file() else 0
-                tokens = size // 4 if Path(source).suffix.lower() in (".txt", ".md", ".csv", ".json") else size // 20
-            else:
-                tokens = 2_000
-            guess = (tokens + 1_000) * prompt_price + _ANSWER_TOKENS * completion_price
-        return max(guess, self._average_cost or 0.0)
+        if prompt_price is None or completion_price is None:
+            return 0.0
+        source = item.source
+        if isinstance(source, str):
+            tokens = estimate_tokens(source)
+        elif isinstance(source, os.PathLike):
+            path = Path(source)
+            size = path.stat().st_size if path.is_file() else 0
+            tokens = size // 2 if path.suffix.lower() in (".txt", ".md", ".csv", ".json") else size // 10
+        else:
+            tokens = 4_000
+        answer = self._longest_answer if self._longest_answer is not None else _ANSWER_TOKENS
+        if least:
+            return (tokens + self._overhead) * prompt_price + min(answer, _SHORT_ANSWER_TOKENS) * completion_price
+        attempt = (tokens + self._overhead) * prompt_price + answer * completion_price
+        return attempt * self._attempts
+
+    async def _reserve(self, seq: int, item: BatchItem, state: _State) -> bool:
+        """Reserve what `item` may cost; while others are in flight, wait for them to settle (their
+        reservations are cautious) before deciding that the budget is reached."""
+        budget = self.budget
+        if budget is None:
+            return True
+        while not budget.reserve(seq, self._estimate(item)):
+            if state.stop is not None:
+                return False
+            if not budget.in_flight:  # alone, an input may start if its first attempt fits
+                return budget.reserve(seq, self._estimate(item, least=True))
+            state.settled.clear()
+            await state.settled.wait()
+        return True
 
     def _settled(self, key: int, result: BatchResult[T]) -> None:
-        cost = result.usage.cost
+        usage = result.usage
         if self.budget is not None:
-            self.budget.settle(key, cost)
-        if result.result is not None or result.error is not None:
-            self._costs += 1
-            previous = self._average_cost or 0.0
-            self._average_cost = previous + (cost - previous) / self._costs
+            reserved = self.budget.reserved(key)
+            self.budget.settle(key, usage.cost if usage.cost_known else max(usage.cost, reserved))
+        attempts = (
+            result.result.attempts if result.result is not None else (getattr(result.error, "attempts", None) or [])
+        )
+        for attempt in attempts:
+            if attempt.usage.completion_tokens:
+                seen = self._longest_answer or 0
+                self._longest_answer = max(seen, attempt.usage.completion_tokens)
 
     # --- the run ---------------------------------------------------------------------------
+
+    async def _price_the_budget(self) -> None:
+        """The prices a budget is kept with: those of the model the calls use, known before any request."""
+        model = self.options.get("model") or self.extractor.model
+        info = await self.extractor.model_info(model)
+        if info.prompt_price is None or info.completion_price is None:
+            raise ConfigurationError(
+                f"max_cost cannot be kept: the prices of {model} are not known (the endpoint's model list does "
+                "not give them); run without max_cost, or on an endpoint that lists prices"
+            )
+        self._prices = (info.prompt_price, info.completion_price)
+        schema = compile_schema(self.schema)
+        instructions = self.options.get("instructions") or ""
+        self._overhead = estimate_tokens(json.dumps(schema.json_schema) + str(instructions)) + 100
 
     @property
     def in_flight(self) -> int:
@@ -250,8 +298,7 @@ class BatchRunner(Generic[T]):
         not started, no more are read, and `RunStoppedError` is raised after the last result.
         """
         if self.budget is not None:
-            info = await self.extractor.model_info()
-            self._prices = (info.prompt_price, info.completion_price)
+            await self._price_the_budget()
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2 * self.concurrency, 8))
         state = _State()
         context = contextvars.copy_context()
@@ -312,7 +359,7 @@ class BatchRunner(Generic[T]):
                 if state.stop is not None:
                     self.limit.release(succeeded=False)
                     break
-                if self.budget is not None and not self.budget.reserve(seq, self._estimate(item)):
+                if self.budget is not None and not await self._reserve(seq, item, state):
                     self.limit.release(succeeded=False)
                     state.over_budget = True
                     log.warning(
@@ -358,6 +405,7 @@ class BatchRunner(Generic[T]):
                 if task is not None:
                     state.working.discard(task)
             self._settled(seq, result)
+            state.settled.set()
             fault = result.error
             if fault is not None and not result.skipped and run_fault(fault):
                 state.faults += 1
@@ -383,6 +431,7 @@ class BatchRunner(Generic[T]):
     async def _stop(self, state: _State, error: ExtractorError, queue: asyncio.Queue[Any]) -> None:
         """Stop the run on a run-level fault: no new input starts, those in flight are called off."""
         state.stop = RunStoppedError(stop_message(error, self.extractor.base_url), cause=error)
+        state.settled.set()
         log.info("stopping: %s", state.stop)
         current = asyncio.current_task()
         for task in list(state.working):
@@ -436,6 +485,7 @@ class _State:
     emitted: int = 0
     moved: asyncio.Event = field(default_factory=asyncio.Event)
     over_budget: bool = False
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: bool = False
     successes: int = 0
     faults: int = 0

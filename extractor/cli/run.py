@@ -235,6 +235,13 @@ def _dry_run(
 )
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, help="Stop starting inputs past this many USD.")
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120,
+    show_default=True,
+    help="Seconds one request may take, its whole answer included.",
+)
+@click.option(
     "--cache/--no-cache", default=True, show_default=True, help="Serve repeated requests from the on-disk cache."
 )
 @click.option("--password", default=None, help="Password for encrypted PDFs.")
@@ -284,6 +291,7 @@ def run(
     tpm: float | None,
     max_retries: int,
     max_cost: float | None,
+    timeout: float,
     cache: bool,
     password: str | None,
     retry_errors: bool,
@@ -323,7 +331,7 @@ def run(
         options = {**call_options, "max_file_size": max_file_size}
         return _dry_run(items, stats, schema, model, options, show_schema)
     output = cast(Path, output)  # given: checked above
-    extractor = Extractor(model=model, base_url=base_url, mode=mode)
+    extractor = Extractor(model=model, base_url=base_url, mode=mode, timeout=timeout)
     extractor.check_key()  # no key for a remote endpoint: a usage error before anything runs
     sink = JsonlSink(output, outputs[1], retry_errors=retry_errors)
     run_stats = RunStats()

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._jsonpath import join_path
 from .._shape import fits, json_type_ok
+from .numbers import parse_number, read_bool
 from .repairs import Repair, RepairKind
 
 __all__ = ["AlignHints", "align", "parse_number"]
@@ -32,60 +33,10 @@ class AlignHints:
 
 
 _KEY_NOISE = re.compile(r"[^0-9a-z]+")
-_CURRENCY_PREFIX = re.compile(r"^(?:[A-Z]{3}|US\$|R\$|[$€£¥₹₩₽¢₺₫฿₴₦])\s*")
-_CURRENCY_SUFFIX = re.compile(r"\s*(?:[A-Z]{3}|[$€£¥₹₩₽¢₺₫฿₴₦])$")
-_JSON_NUMBER = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$")
-_GROUPED = re.compile(r"^\d[\d.,' \u00a0\u202f]*$")
-_TRUE = frozenset({"true", "yes"})
-_FALSE = frozenset({"false", "no"})
 
 
 def _norm_key(key: str) -> str:
     return _KEY_NOISE.sub("", key.lower())
-
-
-def parse_number(text: str) -> int | float | None:
-    """The number a string spells ("1,234.50", "$12", "1.234,5 EUR"), or None when it is not one or
-    when it is ambiguous ("1,234" could be 1234 or 1.234)."""
-    s = text.strip().replace("\u2212", "-")
-    sign = ""
-    if s and s[0] in "+-":
-        sign, s = s[0], s[1:].lstrip()
-    s = _CURRENCY_PREFIX.sub("", s)
-    if s and s[0] in "+-" and not sign:
-        sign, s = s[0], s[1:].lstrip()
-    s = _CURRENCY_SUFFIX.sub("", s).strip()
-    if not s:
-        return None
-    if _JSON_NUMBER.match(s) and not re.match(r"^[1-9]\d*\.\d{3}$", s):
-        plain = float(s) if any(c in s for c in ".eE") else int(s)
-        return -plain if sign == "-" else plain
-    if not _GROUPED.match(s):
-        return None
-    marks = [c for c in s if not c.isdigit()]
-    decimal = ""
-    if "," in marks and "." in marks:
-        decimal = marks[-1]  # the last of the two is the decimal mark; the other groups thousands
-        if marks.count(decimal) > 1:
-            return None
-    elif "," in marks or "." in marks:
-        mark = "," if "," in marks else "."
-        tail = s.rsplit(mark, 1)[1]
-        if marks.count(mark) == 1 and len(tail) != 3:
-            decimal = mark  # "1,5" or "12.50": a thousands group would have three digits
-        elif marks.count(mark) == 1 and s.split(mark, 1)[0].strip("0 ") == "":
-            decimal = mark  # "0.125"
-        elif marks.count(mark) == 1:
-            return None  # "1,234" / "1.234": either convention could be meant
-    whole, _, fraction = s.partition(decimal) if decimal else (s, "", "")
-    groups = re.split(r"[.,' \u00a0\u202f]", whole)
-    if len(groups) > 1 and (not 1 <= len(groups[0]) <= 3 or any(len(g) != 3 for g in groups[1:])):
-        return None
-    digits = "".join(groups)
-    if not digits.isdigit() or (fraction and not fraction.isdigit()):
-        return None
-    number: int | float = float(f"{digits}.{fraction}") if decimal else int(digits)
-    return -number if sign == "-" else number
 
 
 class _Aligner:
@@ -264,10 +215,10 @@ class _Aligner:
                 self.note(RepairKind.NUMBER_STRING, path, f"{value!r} -> {number!r}")
                 return number
         elif kind == "boolean":
-            word = value.strip().casefold()
-            if word in _TRUE or word in _FALSE:
-                self.note(RepairKind.BOOL_STRING, path, f"{value!r} -> {word in _TRUE}")
-                return word in _TRUE
+            flag = read_bool(value)
+            if flag is not None:
+                self.note(RepairKind.BOOL_STRING, path, f"{value!r} -> {flag}")
+                return flag
         elif kind == "null" and value.strip().casefold() in ("null", "none"):
             self.note(RepairKind.NULL_STRING, path)
             return None

@@ -11,6 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .limits import check_depth
 from .repairs import Repair, RepairKind
 from .syntax import LenientParseError, Parsed, decode_strict, parse_lenient
 
@@ -217,6 +218,7 @@ def _undouble(value: str) -> Parsed | None:
     inner = value.strip()
     if not inner or inner[0] not in "{[":
         return None
+    check_depth(inner)  # the text around it was checked; the JSON inside a string was not
     try:
         parsed = parse_lenient(inner)
     except LenientParseError:

@@ -13,6 +13,7 @@ from typing import Any
 from .._shape import fits
 from ..errors import ErrorDetail, OutputInvalidError, OutputTruncatedError
 from .align import AlignHints, align
+from .limits import check_depth, shorten_value
 from .locate import Candidate, find_candidates, strip_reasoning
 from .repairs import Repair, RepairKind
 
@@ -66,14 +67,16 @@ def read_answer(
     """The answer in `text`, aligned to compiled `schema`.
 
     Raises `OutputTruncatedError` for an answer that is cut off or incomplete (unless
-    `allow_partial`), `OutputInvalidError` when there is no JSON value in it at all.
+    `allow_partial`), `OutputInvalidError` when there is no JSON value in it at all or when it nests
+    deeper than `limits.MAX_DEPTH` levels.
     """
+    check_depth(text, raw=text)
     candidates = find_candidates(text)
     if not candidates:
         _, _, unterminated = strip_reasoning(text)
         if unterminated:
             raise OutputTruncatedError("the answer ended inside a reasoning block, before any JSON value", raw=text)
-        detail = ErrorDetail("$", "no JSON value found in the answer", text[:200], bool(text), kind="no_json")
+        detail = ErrorDetail("$", "no JSON value found in the answer", shorten_value(text), bool(text), kind="no_json")
         raise OutputInvalidError("the answer holds no JSON value", [detail], raw=text)
     defs: Mapping[str, Any] = schema.get("$defs", {})
     combined = _combined(candidates)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._shape import Opaque, fits
+from ..output.limits import check_depth
 
 __all__ = [
     "IDENTITY",
@@ -178,11 +179,16 @@ class MapCodec(Codec):
 
 
 class JsonStringCodec(Codec):
-    """An untyped value (`Any`, `{}`) compiled as a string holding JSON."""
+    """An untyped value (`Any`, `{}`) compiled as a string holding JSON.
+
+    Decoding raises `OutputInvalidError` when the string's brackets nest deeper than
+    `limits.MAX_DEPTH` levels (whether or not it is valid JSON: telling would take reading it).
+    """
 
     def _decode(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value
+        check_depth(value)
         try:
             return json.loads(value)
         except ValueError:

@@ -20,10 +20,12 @@ from referencing.jsonschema import DRAFT202012
 
 from .._jsonpath import format_path
 from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompileError
-from ..output.align import AlignHints, parse_number
+from ..output.align import AlignHints
+from ..output.limits import cap_error, check_depth, too_deep
 from ..output.read import read_answer
 from ..output.repairs import Repair, RepairKind
 from ._check import check_json_schema
+from ._numbers import ALL_KINDS, NumberView, ScalarStrings
 from ._refs import RefResolver, UnresolvableRef
 from .codec import Codec
 from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
@@ -193,22 +195,33 @@ class CompiledSchema(Generic[T]):
                 registry=_offline_registry(),
             )
             self.aliases: dict[str, str] = {}
+            scalars = ScalarStrings(source, marked=False)
         else:
             try:
                 self._adapter = pydantic.TypeAdapter(source)
                 original = self._adapter.json_schema(mode="validation")
+                view = self._adapter.json_schema(mode="validation", schema_generator=NumberView)
             except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
                 raise SchemaCompileError(f"cannot build a JSON Schema from {source!r}: {exc}") from exc
             self._validator = None
             self.aliases = _pydantic_aliases(source)
+            scalars = ScalarStrings(view, marked=True)
+        #: finds the numbers and booleans written as strings in answers (None: the schema has none)
+        self._scalars: ScalarStrings | None = scalars if scalars.active else None
+        #: the properties a pydantic `Decimal` may sit under, for the fast path (None: also elsewhere)
+        self._decimal_keys: frozenset[str] | None = scalars.keys_of("decimal")
+        self._decimal_tuple = tuple(sorted(self._decimal_keys or ()))  # the same, to look up fast
         self.original_schema: Any = original
         parts = compile_json_schema(original, dialect)
         self.json_schema: dict[str, Any] = parts.schema
         self.codec: Codec = parts.codec
         self.wrapped = parts.wrapped
         self.identity = parts.identity
-        # pydantic may read answers directly when the compiled shape is the user's but for nulls
-        self._direct = self._adapter if parts.identity_except_nulls else None
+        # pydantic may read answers directly when the compiled shape is the user's but for nulls (in
+        # strict mode, so that it takes no number or boolean written as a string; strict mode takes a
+        # decimal written as a string, so those are looked for first)
+        direct = parts.identity_except_nulls and self._decimal_keys is not None
+        self._direct = self._adapter if direct else None
         self.reasons: tuple[str, ...] = tuple(parts.reasons)
         self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
         self.strict = not parts.reasons
@@ -238,12 +251,23 @@ class CompiledSchema(Generic[T]):
     def validate(self, obj: Any) -> T:
         """A JSON value in the compiled shape, back in the user's shape and validated.
 
-        Raises `OutputInvalidError` listing each problem with its JSON path.
+        The value must be in the compiled shape: a number or boolean written as a string is refused
+        where the compiled schema wants a number or boolean (as `jsonschema` refuses it), but for a
+        pydantic `Decimal`, compiled as "number or string", whose text is read when it is unambiguous
+        (`"12.30"`; never `"1.234"`). Raises `OutputInvalidError` listing each problem with its JSON path.
         """
-        return self.check(self.decode(obj))
+        try:
+            return self._answer(self.decode(obj), _DECIMAL_ONLY)[0]
+        except OutputError as exc:
+            raise cap_error(exc) from None
+        except RecursionError:
+            raise too_deep() from None
 
     def check(self, value: Any) -> T:
-        """Validate a value already in the user's JSON shape (after `decode`)."""
+        """Validate a value already in the user's JSON shape (after `decode`, or from `dump`), exactly as
+        the user's validator does: pydantic (lax: it takes `"12.50"` for a float without a word, and
+        reads back the decimals `dump` writes as strings) or `jsonschema`. Answers from a model go
+        through `parse` or `validate`, which read numbers written as strings by the library's rule."""
         if self._adapter is not None:
             try:
                 return self._adapter.validate_json(pydantic_core.to_json(value))
@@ -261,38 +285,118 @@ class CompiledSchema(Generic[T]):
             raise OutputInvalidError("the answer does not match the schema", details)
         return cast(T, value)
 
+    def _answer(self, value: Any, convert: frozenset[str]) -> tuple[T, list[Repair]]:
+        """A decoded answer validated, its numbers and booleans written as strings converted (those of
+        the `convert` kinds: "integer", "number", "decimal", "boolean") or refused, and the repairs.
+
+        The same for both kinds of schema: converted and refused by the one rule, then validated. A
+        JSON Schema's validator refuses such strings by itself, so the walk only runs when it does;
+        so does pydantic in strict mode (but for decimals, looked for first), tried first likewise.
+        """
+        scalars = self._scalars
+        if scalars is None:
+            return self.check(value), []
+        adapter = self._adapter
+        if adapter is not None and self._decimal_keys is not None and not self._decimal_strings(value):
+            try:
+                return adapter.validate_json(pydantic_core.to_json(value), strict=True), []
+            except (pydantic.ValidationError, pydantic_core.PydanticSerializationError):
+                pass  # invalid, or only in strict mode: walked, then judged in lax mode
+        if adapter is None:
+            try:
+                return self.check(value), []
+            except OutputInvalidError as exc:
+                first = exc
+            fixed = scalars.fix(value, convert)
+            if not fixed.repairs:  # nothing converted: the validator's verdict stands, refusals said better
+                if not fixed.problems:
+                    raise first
+                raise OutputInvalidError(first.message, _merged(first.errors, fixed.problems)) from None
+        else:
+            fixed = scalars.fix(value, convert)
+        try:
+            result = self.check(fixed.value)
+        except OutputInvalidError as exc:
+            if not fixed.problems:
+                raise
+            raise OutputInvalidError(exc.message, _merged(exc.errors, fixed.problems)) from None
+        if fixed.problems:
+            raise OutputInvalidError("the answer does not match the schema", fixed.problems)
+        return result, fixed.repairs
+
     def validate_json(self, text: str | bytes) -> T:
-        """Strict JSON text in the compiled shape, validated.
+        """Strict JSON text in the compiled shape, validated (see `validate`).
 
         When the compiled shape is the user's (but for nulls standing for absent fields), pydantic
         reads the text directly; only if that fails is it decoded first.
         """
-        return self._validated(text, None)
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        try:
+            check_depth(text)
+            return self._validated(text, None, _DECIMAL_ONLY)
+        except OutputError as exc:
+            raise cap_error(exc) from None
+        except RecursionError:
+            raise too_deep() from None
 
-    def _validated(self, text: str | bytes, parsed: Any) -> T:
-        """`validate_json`, with the text already parsed into `parsed` when the caller has it (else None)."""
-        if self._direct is not None:
+    def _validated(self, text: str, parsed: Any, convert: frozenset[str], *, screened: bool = False) -> T:
+        """`validate_json`, with the text already parsed into `parsed` when the caller has it (else None);
+        `screened`: `parsed` is known to hold no decimal written as a string (see `_plain`)."""
+        if self._direct is not None and self._decimal_keys and not screened:
+            if parsed is None:
+                parsed = self._parsed(text)
+            screened = not self._decimal_strings(parsed)
+        if self._direct is not None and (screened or not self._decimal_keys):
             try:
-                return self._direct.validate_json(text)
-            except pydantic.ValidationError as exc:
-                if self.identity:
-                    raise self._pydantic_error(exc) from None
+                return self._direct.validate_json(text, strict=self._scalars is not None)
+            except pydantic.ValidationError:
+                pass  # invalid, or only in strict mode: judged the long way
         if parsed is None:
-            try:
-                parsed = json.loads(text)
-            except ValueError as exc:
-                raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
-        return self.validate(parsed)
+            parsed = self._parsed(text)
+        return self._answer(self.decode(parsed), convert)[0]
+
+    @staticmethod
+    def _parsed(text: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
 
     def _plain(self, text: str) -> dict[str, Any] | None:
         """`text` parsed, when it may take the fast path: a JSON object whose keys are all property names
-        of the compiled schema (else None). A key in another case would otherwise pass validation
-        unnoticed wherever the user's schema tolerates unknown keys and missing fields."""
+        of the compiled schema, with no decimal written as a string (else None). A key in another case
+        would otherwise pass validation unnoticed wherever the user's schema tolerates unknown keys and
+        missing fields; a decimal's text would be read by pydantic without a record."""
         try:
             parsed = pydantic_core.from_json(text)
         except ValueError:
             return None
-        return parsed if type(parsed) is dict and self._keys_known(parsed) else None
+        if type(parsed) is not dict:
+            return None
+        if self._direct is not None and self._decimal_keys:
+            return None if self._decimal_strings(parsed, True) else parsed
+        return parsed if self._keys_known(parsed) else None
+
+    def _decimal_strings(self, value: Any, keys_too: bool = False) -> bool:
+        """Whether a string sits under a property that may hold a pydantic `Decimal` (or in a list there);
+        with `keys_too`, also whether a key is not a property name of the compiled schema."""
+        keys = self._decimal_tuple
+        known = self._known_keys
+        stack: list[Any] = [value]
+        while stack:
+            node = stack.pop()
+            if type(node) is dict:
+                if keys_too and not known.issuperset(node):
+                    return True
+                for key in keys:
+                    item = node.get(key)
+                    if item is not None and (type(item) is str or (type(item) is list and _has_string(item))):
+                        return True
+                stack += [v for v in node.values() if type(v) is dict or type(v) is list]
+            elif type(node) is list:
+                stack += [v for v in node if type(v) is dict or type(v) is list]
+        return False
 
     def _keys_known(self, value: Any) -> bool:
         """Whether every key of every object in `value` is a property name of the compiled schema."""
@@ -303,9 +407,9 @@ class CompiledSchema(Generic[T]):
             if type(node) is dict:
                 if not known.issuperset(node):
                     return False
-                stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
+                stack += [v for v in node.values() if type(v) is dict or type(v) is list]
             elif type(node) is list:
-                stack.extend(v for v in node if type(v) is dict or type(v) is list)
+                stack += [v for v in node if type(v) is dict or type(v) is list]
         return True
 
     @staticmethod
@@ -323,13 +427,14 @@ class CompiledSchema(Generic[T]):
     def parse_partial(self, text: str) -> Any:
         """The value so far in an answer still being written, as plain JSON in the user's shape:
         every field optional, a cut-off string or list closed, nothing validated (user validators do
-        not run on partial values). None while no JSON value has begun."""
+        not run on partial values). None while no JSON value has begun, and for an answer that cannot
+        be read (one nested deeper than `limits.MAX_DEPTH` levels)."""
         text = _UNFINISHED_NUMBER.sub("", text)  # "12" may still become "125": not shown until it ends
         try:
             reading = read_answer(text, self.json_schema, self._hints, allow_partial=True)
-        except OutputError:
+            return self.decode(reading.value)
+        except (OutputError, RecursionError):
             return None
-        return self.decode(reading.value)
 
     def parse(self, text: str | bytes, *, allow_partial: bool = False) -> T:
         """The validated value in a model's answer text (see `parse_result`)."""
@@ -343,26 +448,45 @@ class CompiledSchema(Generic[T]):
         the schema. Lossy repairs (closing a cut-off answer, filling a missing required field) are
         refused with `OutputTruncatedError` unless `allow_partial`. A value that still does not
         validate raises `OutputInvalidError` listing each problem.
+
+        Numbers and booleans written as strings are read the same way for pydantic types and JSON
+        Schemas, wherever the user's schema wants an int, float, `Decimal` or bool: converted with a
+        NUMBER_STRING / BOOL_STRING repair when the text says one value ("12.50", "1,234.50",
+        "1.234,50", "$1,234.50", "-3", "1e3", "12.0" for an integer; "true", "yes", "no"), refused
+        with an error at its path otherwise: "1,234" and "1.234" are ambiguous (thousands or
+        decimals), "12.5" is not a whole number, "twelve" no number. An answer nested deeper than
+        `limits.MAX_DEPTH` (128) levels is refused. Values, paths and messages in errors are shortened
+        (`limits.VALUE_LIMIT`); `raw` keeps the whole answer.
         """
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
+        try:
+            check_depth(text, raw=text)
+            return self._parse(text, allow_partial)
+        except OutputError as exc:
+            raise cap_error(exc, raw=text) from None
+        except RecursionError:  # a reader that recursed after all: the same answer as for a deep text
+            raise too_deep(raw=text) from None
+
+    def _parse(self, text: str, allow_partial: bool) -> ParseResult[T]:
         parsed = self._plain(text)
         if parsed is not None:
             try:
-                return ParseResult(self._validated(text, parsed), [])
+                return ParseResult(self._validated(text, parsed, _NOTHING, screened=True), [])
             except OutputInvalidError:
                 pass  # valid JSON, but not of the right shape: read it the long way
         reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
         if len(reading.repairs) > len(reading.found_repairs) and self._keys_known(reading.found):
             # aligning to the schema changed something: keep the value as found if it is valid as it is
             try:
-                return ParseResult(self.check(self.decode(reading.found)), reading.found_repairs)
+                return ParseResult(self._answer(self.decode(reading.found), _NOTHING)[0], reading.found_repairs)
             except OutputInvalidError:
                 pass
         repairs = reading.repairs
         decoded = self.decode(reading.value)
         try:
-            return ParseResult(self.check(decoded), repairs)
+            value, converted = self._answer(decoded, ALL_KINDS)
+            return ParseResult(value, [*repairs, *converted])
         except OutputInvalidError as exc:
             fixed = _fix_from_errors(decoded, exc.errors, allow_partial)
             if fixed is None:
@@ -370,7 +494,8 @@ class CompiledSchema(Generic[T]):
             decoded, more = fixed
         repairs = [*repairs, *more]
         try:
-            return ParseResult(self.check(decoded), repairs)
+            value, converted = self._answer(decoded, ALL_KINDS)
+            return ParseResult(value, [*repairs, *converted])
         except OutputInvalidError as exc:
             raise OutputInvalidError(exc.message, exc.errors, raw=text, repairs=repairs) from None
 
@@ -405,6 +530,10 @@ def _property_names(schema: Any) -> set[str]:
 
 #: a number (or true/false/null) at the very end of a text still being written
 _UNFINISHED_NUMBER = re.compile(r"(?<=[:\[,\s])\s*(?:-?[0-9][0-9.eE+-]*|-|t|tr|tru|f|fa|fal|fals|n|nu|nul)$")
+
+#: kinds of scalar strings converted: none (the value as it is), a decimal's text only, all of them
+_NOTHING: frozenset[str] = frozenset()
+_DECIMAL_ONLY = frozenset({"decimal"})
 
 _PYDANTIC_KINDS = {"missing": "missing", "extra_forbidden": "extra"}
 _NUMBER_ERRORS = frozenset(
@@ -444,8 +573,8 @@ def _is_json_string(node: Mapping[str, Any]) -> bool:
 
 def _fix_from_errors(value: Any, errors: list[ErrorDetail], allow_partial: bool) -> tuple[Any, list[Repair]] | None:
     """`value` with the fixes its validation errors point to, or None when there are none to make:
-    a number written as a string where a number is expected, a key the schema forbids dropped
-    (lossless); a missing required field filled with null (lossy: only with `allow_partial`)."""
+    a key the schema forbids dropped (lossless); a missing required field filled with null (lossy:
+    only with `allow_partial`). Numbers written as strings are read before validation (`_answer`)."""
     repairs: list[Repair] = []
     for error in errors:
         if not error.loc:
@@ -454,18 +583,40 @@ def _fix_from_errors(value: Any, errors: list[ErrorDetail], allow_partial: bool)
         holder = value
         for part in parents:
             holder = _child(holder, part)
-        if error.kind == "number" and isinstance(error.value, str):
-            number = parse_number(error.value)
-            if number is not None and _child(holder, last) == error.value:
-                holder[last] = number
-                repairs.append(Repair(RepairKind.NUMBER_STRING, error.path, f"{error.value!r} -> {number!r}"))
-        elif error.kind == "extra" and isinstance(holder, dict) and last in holder:
+        if error.kind == "extra" and isinstance(holder, dict) and last in holder:
             del holder[last]
             repairs.append(Repair(RepairKind.EXTRA_KEY, error.path, "dropped: the schema does not allow it"))
         elif error.kind == "missing" and allow_partial and isinstance(holder, dict) and last not in holder:
             holder[last] = None
             repairs.append(Repair(RepairKind.MISSING_FIELD, error.path, "filled with null"))
     return (value, repairs) if repairs else None
+
+
+def _merged(errors: list[ErrorDetail], refusals: list[ErrorDetail]) -> list[ErrorDetail]:
+    """The validator's `errors` with each of the `refusals` in place of the errors at its place (it says
+    more), and the refusals at places the validator found nothing wrong (it took the string) after them."""
+    by_loc = {d.loc: d for d in refusals}
+    out: list[ErrorDetail] = []
+    placed: set[tuple[str | int, ...]] = set()
+    for detail in errors:
+        if detail.loc not in by_loc:
+            out.append(detail)
+        elif detail.loc not in placed:
+            out.append(by_loc[detail.loc])
+            placed.add(detail.loc)
+    return out + [d for d in refusals if d.loc not in placed]
+
+
+def _has_string(items: list[Any]) -> bool:
+    """Whether a list holds a string, at any depth of lists within it."""
+    stack = [items]
+    while stack:
+        for item in stack.pop():
+            if type(item) is str:
+                return True
+            if type(item) is list:
+                stack.append(item)
+    return False
 
 
 def _child(holder: Any, part: str | int) -> Any:

@@ -17,7 +17,16 @@ from .chunking import (
     typical_tokens,
 )
 from .document import PAGE_SEPARATOR, Document, DocumentKind
-from .evidence import DEFAULT_THRESHOLD, Evidence, EvidenceMethod, find_evidence, number_forms
+from .evidence import (
+    DEFAULT_THRESHOLD,
+    Evidence,
+    EvidenceMethod,
+    SourceText,
+    evidence_texts,
+    find_evidence,
+    find_evidence_in,
+    number_forms,
+)
 from .files import DEFAULT_MAX_FILE_BYTES, read_file, read_head
 from .image import DEFAULT_MAX_SIDE, Detail, Image
 from .merge import Merged, merge_results
@@ -48,12 +57,15 @@ __all__ = [
     "PageSelection",
     "PdfEngine",
     "Source",
+    "SourceText",
     "chunk_document",
     "estimate_document_tokens",
     "estimate_tokens",
+    "evidence_texts",
     "file_kind",
     "file_parser_plugin",
     "find_evidence",
+    "find_evidence_in",
     "html_to_text",
     "merge_results",
     "number_forms",

@@ -1,0 +1,301 @@
+"""The attempt loop of one extraction, over a `send()` callable.
+
+Send the request, read the answer with the mode, parse it with the compiled schema. An invalid answer
+is re-asked with its errors (only the latest failure stays in the conversation); an answer cut off at
+`max_tokens` is tried once more with twice the room; a refusal, or an answer that holds the API key,
+is never re-asked. An answer enters the response cache only once it validated, so a failure is never
+replayed. Every error raised carries what the extraction cost (`usage`, `attempts`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import (
+    BadRequestError,
+    ErrorDetail,
+    ExtractorError,
+    OutputError,
+    OutputInvalidError,
+    OutputTruncatedError,
+    RefusalError,
+)
+from .models_info import ModelCatalog, ModelInfo
+from .modes import Message, Mode, next_mode
+from .results import Attempt, ExtractResult, Usage
+from .schema import CompiledSchema
+from .settings import Settings
+from .transport import ChatResponse, redact
+
+__all__ = ["RAW_LIMIT", "AttemptLoop", "Sent", "answer_ceiling", "shorten"]
+
+log = logging.getLogger("extractor")
+
+#: at most this many characters of an answer are echoed in a re-ask or kept in an error (`raw`)
+RAW_LIMIT = 2_000
+#: a 400 that names one of these is the endpoint rejecting the schema or the mode
+_MODE_WORDS = ("response_format", "json_schema", "schema", "structured", "tool", "function", "not supported",
+               "unsupported", "json mode", "json_object")  # fmt: skip
+
+
+def shorten(text: str | None, limit: int = RAW_LIMIT) -> str | None:
+    """`text` cut to `limit` characters, saying how many more there were."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+@dataclass
+class Sent:
+    """An answer to one request: the response, whether it came from the cache, and how to keep it there
+    once it has validated (`keep`, None when there is no cache or it came from it)."""
+
+    response: ChatResponse
+    cached: bool = False
+    keep: Callable[[], Awaitable[None]] | None = None
+
+
+#: sends one request body for the given mode and attempt number
+Send = Callable[[dict[str, Any], Mode, int], Awaitable[Sent]]
+
+
+def _feedback(error: OutputError, schema: CompiledSchema[Any], keep: str | None) -> str:
+    """What a re-ask says: each problem with its path, what is wrong and the offending value, shortened."""
+    where = " (in the answer's `value` field)" if schema.wrapped else ""
+    lines = [f"- {shorten(str(e), 500)}" for e in error.errors[:20]] or [f"- {shorten(error.message, 500)}"]
+    if len(error.errors) > 20:
+        lines.append(f"- ... and {len(error.errors) - 20} more")
+    head = (
+        "Your previous answer was incomplete"
+        if isinstance(error, OutputTruncatedError)
+        else "Your previous answer does not match the requested schema"
+    )
+    tail = "\nReply again with the complete, corrected JSON and nothing else."
+    return f"{head}{where}:\n" + "\n".join(lines) + (f"\n{keep}" if keep else "") + tail
+
+
+def answer_ceiling(schema: CompiledSchema[Any], info: ModelInfo | None, messages: list[Message]) -> int:
+    """The `max_tokens` sent when the caller sets none, so that no answer runs to the model's maximum by
+    accident: a record of fixed shape gets about as many tokens as its schema has (1,024 to 4,096); one
+    with lists about twice the text it is read from plus 1,024 (at least 4,096); never more than the
+    model's completion limit (or half its context). A cut-off answer is retried once with twice this."""
+    shape = json.dumps(schema.json_schema)
+    if '"array"' in shape:
+        text = sum(len(str(part)) for m in messages for part in _texts(m.get("content")))
+        wanted = max(4_096, 2 * math.ceil(text / 4) + 1_024)
+    else:
+        wanted = min(4_096, max(1_024, math.ceil(len(shape) / 4)))
+    limit = info.max_completion_tokens if info is not None and info.max_completion_tokens else None
+    if limit is None and info is not None and info.context_length:
+        limit = info.context_length // 2
+    return min(wanted, limit) if limit else wanted
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    if isinstance(content, list):
+        return [str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    return []
+
+
+def holds_secret(text: str, secret: str) -> bool:
+    """Whether `text` holds `secret`, or a run of 16 of its characters (the whole of a shorter one)."""
+    size = min(len(secret), 16)
+    return any(secret[i : i + size] in text for i in range(len(secret) - size + 1))
+
+
+def _finish_reason(response: ChatResponse) -> str | None:
+    reason = response.data["choices"][0].get("finish_reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _needs_prices(response: ChatResponse) -> bool:
+    usage = response.data.get("usage")
+    return not (isinstance(usage, dict) and isinstance(usage.get("cost"), int | float))
+
+
+class AttemptLoop:
+    """Attempts at one extraction until an answer validates or the re-asks run out.
+
+    `body(settings, mode, schema, messages)` builds a request; `send` sends it; `keep()` (streaming items) may
+    say which records were already accepted, for a re-ask to keep them.
+    """
+
+    def __init__(
+        self,
+        *,
+        schema: CompiledSchema[Any],
+        messages: list[Message],
+        settings: Settings,
+        mode: Mode,
+        auto: bool,
+        send: Send,
+        body: Callable[[Settings, Mode, CompiledSchema[Any], list[Message]], dict[str, Any]],
+        catalog: ModelCatalog,
+        secret: str | None,
+        host: str,
+        keep: Callable[[], str | None] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.messages = messages
+        self.settings = settings
+        self.mode = mode
+        self.auto = auto
+        self.send = send
+        self.body = body
+        self.catalog = catalog
+        self.secret = secret
+        self.host = host
+        self.keep = keep
+        self.attempts: list[Attempt] = []
+        self.fallbacks: list[str] = []
+        self.usage = Usage()
+        self._info: ModelInfo | None = None
+
+    async def run(self) -> ExtractResult[Any]:
+        started = time.perf_counter()
+        settings, mode = self.settings, self.mode
+        if settings.params.get("max_tokens") is None:
+            self._info = await self.catalog.info(settings.model)
+            settings = settings.merged({"max_tokens": answer_ceiling(self.schema, self._info, self.messages)})
+        followup: list[Message] = []
+        last_error: OutputError | None = None
+        last_raw: str | None = None
+        length_retried = False
+        reasks = 0
+        while True:
+            try:
+                body = self.body(settings, mode, self.schema, [*self.messages, *followup])
+                sent = await self.send(body, mode, len(self.attempts) + 1)
+            except BadRequestError as exc:
+                fallback = self._fallback(mode, exc)
+                if fallback is not None:
+                    mode = fallback
+                    continue
+                raise self.annotate(exc) from None
+            except ExtractorError as exc:
+                raise self.annotate(exc) from None
+            response = sent.response
+            finish = _finish_reason(response)
+            if self._info is None and (_needs_prices(response) or finish == "length"):
+                self._info = await self.catalog.info(settings.model)
+            info = self._info
+            attempt_usage = (
+                Usage()  # an answer from the cache cost nothing this time
+                if sent.cached
+                else Usage.from_response(
+                    response.data.get("usage"),
+                    info.prompt_price if info else None,
+                    info.completion_price if info else None,
+                )
+            )
+            self.usage = self.usage + attempt_usage
+            message = response.data["choices"][0]["message"]
+            attempt = Attempt(
+                number=len(self.attempts) + 1,
+                mode=mode.name,
+                usage=attempt_usage,
+                latency=response.elapsed,
+                finish_reason=finish,
+                generation_id=response.data.get("id"),
+                cached=sent.cached,
+            )
+            self.attempts.append(attempt)
+            answer = mode.read(message)
+            if self.secret and holds_secret(answer.text or answer.refusal or "", self.secret):
+                attempt.problem = "held the API key"
+                leaked = OutputInvalidError("the answer holds the API key: refused, and not sent back in a re-ask")
+                raise self.annotate(leaked)
+            if answer.refusal is not None:
+                attempt.problem = "refused"
+                raise self.annotate(RefusalError(answer.refusal, raw=shorten(answer.text)))
+            if finish == "length":
+                attempt.problem = "cut off at max_tokens"
+                if length_retried:
+                    error = OutputTruncatedError(
+                        "the answer was cut off by the token limit twice; no record was made",
+                        raw=shorten(answer.text),
+                    )
+                    raise self.annotate(error)
+                length_retried = True
+                settings = self._more_room(settings, info, answer.text)
+                continue
+            try:
+                parsed = self.schema.parse_result(answer.text or "")
+            except OutputError as exc:
+                attempt.problem = shorten(exc.message, 300)
+                last_error, last_raw = exc, answer.text
+                if reasks >= settings.max_retries:
+                    break
+                reasks += 1
+                log.info("answer %d invalid (%s); asking again", len(self.attempts), shorten(exc.message, 300))
+                keep = self.keep() if self.keep is not None else None
+                echoed = {**message, "content": shorten(message.get("content"))} if message.get("content") else message
+                followup = mode.reask(echoed, _feedback(exc, self.schema, keep))  # only the latest failure is kept
+                continue
+            if sent.keep is not None:
+                await sent.keep()  # only an answer that validated is cached
+            return ExtractResult(
+                value=parsed.value,
+                model=str(response.data.get("model") or settings.model),
+                mode=mode.name,
+                attempts=self.attempts,
+                repairs=parsed.repairs,
+                usage=self.usage,
+                latency=time.perf_counter() - started,
+                finish_reason=finish,
+                generation_id=attempt.generation_id,
+                fallbacks=self.fallbacks,
+            )
+        if last_error is None:  # pragma: no cover - the loop only breaks after a failed parse
+            raise ExtractorError("internal error: the attempt loop ended without an answer")
+        final = OutputInvalidError(
+            f"the answer was still invalid after {len(self.attempts)} attempts ({reasks} re-asks)",
+            last_error.errors or [ErrorDetail("$", last_error.message)],
+            raw=shorten(last_raw),
+            repairs=last_error.repairs,
+        )
+        raise self.annotate(final)
+
+    def _fallback(self, mode: Mode, exc: BadRequestError) -> Mode | None:
+        """The next mode after a 400 that rejects this one (auto mode only, once)."""
+        if not self.auto or self.fallbacks or not any(w in (exc.body or "").lower() for w in _MODE_WORDS):
+            return None
+        fallback = next_mode(mode)
+        if fallback is None:
+            return None
+        self.fallbacks.append(f"{mode.name} -> {fallback.name}: {exc.body}")
+        log.warning("%s rejected mode %s (%s); falling back to %s", self.host, mode.name, exc.body, fallback.name)
+        self.catalog.remember_fallback(self.settings.model, mode.name, fallback.name, exc.body or "")
+        return fallback
+
+    def _more_room(self, settings: Settings, info: ModelInfo | None, text: str | None) -> Settings:
+        """Settings for one more try after a `length` cut: twice the tokens, within the model's limit."""
+        current = settings.params.get("max_tokens")
+        if not isinstance(current, int):
+            current = max(1024, len(text or "") // 2)
+        wanted = current * 2
+        limit = info.max_completion_tokens if info and info.max_completion_tokens else None
+        if limit is None and info and info.context_length:
+            limit = info.context_length // 2
+        if limit is not None:
+            wanted = min(wanted, limit)
+        log.info("answer cut off at max_tokens=%s; trying once with max_tokens=%d", current, wanted)
+        return settings.merged({"max_tokens": wanted})
+
+    def annotate(self, exc: ExtractorError) -> ExtractorError:
+        """`exc` carrying what the failed extraction cost, its message free of the API key."""
+        exc.attempts = list(self.attempts)
+        exc.usage = self.usage
+        if self.secret:
+            exc.args = tuple(redact(str(a), self.secret) if isinstance(a, str) else a for a in exc.args)
+            if isinstance(exc, OutputError) and exc.raw is not None:
+                exc.raw = redact(exc.raw, self.secret)
+        return exc
