@@ -27,6 +27,7 @@ from typing import Any
 import jsonschema
 
 from extractor import OutputInvalidError, SchemaCompileError, compile_schema
+from extractor.bundled import bundled_schema, bundled_schema_names
 from extractor.schema.sample import sample_instance
 
 CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -184,6 +185,18 @@ def run(cases: list[tuple[str, Any, list[tuple[Any, bool]]]], verbose: bool = Fa
     }
 
 
+def _size(schema: Any) -> int:
+    return len(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
+
+
+def bundled_sizes() -> list[tuple[str, int, int]]:
+    """`(name, original, compiled)` characters (compact JSON) of each bundled schema: what a request pays."""
+    return [
+        (n, _size(bundled_schema(n)), _size(compile_schema(bundled_schema(n)).json_schema))
+        for n in bundled_schema_names()
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=int, default=None, help="an even sample of this many schemas")
@@ -219,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ({report['instances_unjudged']} instances jsonschema itself cannot judge offline, left out)")
     for line in report["disagreements"][:10]:
         print(f"    {line}")
+    print("bundled schemas, characters of compact JSON: original -> compiled (what every request sends)")
+    for name, original, compiled in bundled_sizes():
+        print(f"  {name:18s} {original:6d} -> {compiled:6d} ({compiled / original:.2f}x)")
     return 0
 
 

@@ -28,8 +28,10 @@ from .errors import (
 )
 from .models_info import ModelCatalog, ModelInfo
 from .modes import Message, Mode, next_mode
+from .output.echo import echoes_schema
 from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema
+from .schema.signature import type_signature
 from .settings import Settings
 from .transport import ChatResponse, redact
 
@@ -67,7 +69,7 @@ Send = Callable[[dict[str, Any], Mode, int], Awaitable[Sent]]
 
 def _feedback(error: OutputError, schema: CompiledSchema[Any], keep: str | None) -> str:
     """What a re-ask says: each problem with its path, what is wrong and the offending value, shortened."""
-    where = " (in the answer's `value` field)" if schema.wrapped else ""
+    where = f" (in the answer's `{schema.wrapper_key}` field)" if schema.wrapper_key else ""
     lines = [f"- {shorten(str(e), 500)}" for e in error.errors[:20]] or [f"- {shorten(error.message, 500)}"]
     if len(error.errors) > 20:
         lines.append(f"- ... and {len(error.errors) - 20} more")
@@ -78,6 +80,24 @@ def _feedback(error: OutputError, schema: CompiledSchema[Any], keep: str | None)
     )
     tail = "\nReply again with the complete, corrected JSON and nothing else."
     return f"{head}{where}:\n" + "\n".join(lines) + (f"\n{keep}" if keep else "") + tail
+
+
+#: the problem of an attempt whose answer was the schema itself (`output.echo`)
+SCHEMA_ECHO = "the answer echoes the schema instead of giving values"
+
+
+def _schema_echo(text: str | None) -> OutputInvalidError:
+    detail = ErrorDetail("$", "the answer is a JSON Schema (type and properties), not the values found in the input")
+    return OutputInvalidError(SCHEMA_ECHO, [detail], raw=shorten(text))
+
+
+def _echo_feedback(schema: CompiledSchema[Any]) -> str:
+    """What a re-ask says to an answer that was the schema: that it was, and the shape wanted."""
+    return (
+        'Your previous answer repeated the schema (its "type" and "properties") instead of giving data. '
+        "Do not describe the fields: fill them in with the values found in the input (null where the input "
+        "does not say), as one JSON object of this shape, and nothing else:\n" + type_signature(schema.json_schema)
+    )
 
 
 def answer_ceiling(schema: CompiledSchema[Any], info: ModelInfo | None, messages: list[Message]) -> int:
@@ -230,15 +250,18 @@ class AttemptLoop:
             try:
                 parsed = self.schema.parse_result(answer.text or "")
             except OutputError as exc:
-                attempt.problem = shorten(exc.message, 300)
-                last_error, last_raw = exc, answer.text
+                echo = echoes_schema(answer.text, self.schema.json_schema)
+                problem: OutputError = _schema_echo(answer.text) if echo else exc
+                attempt.problem = shorten(problem.message, 300)
+                last_error, last_raw = problem, answer.text
                 if reasks >= settings.max_retries:
                     break
                 reasks += 1
-                log.info("answer %d invalid (%s); asking again", len(self.attempts), shorten(exc.message, 300))
+                log.info("answer %d invalid (%s); asking again", len(self.attempts), attempt.problem)
                 keep = self.keep() if self.keep is not None else None
                 echoed = {**message, "content": shorten(message.get("content"))} if message.get("content") else message
-                followup = mode.reask(echoed, _feedback(exc, self.schema, keep))  # only the latest failure is kept
+                feedback = _echo_feedback(self.schema) if echo else _feedback(exc, self.schema, keep)
+                followup = mode.reask(echoed, feedback)  # only the latest failure is kept
                 continue
             if sent.keep is not None:
                 await sent.keep()  # only an answer that validated is cached

@@ -19,6 +19,7 @@ __all__ = [
     "BadRequestError",
     "BudgetExceededError",
     "ConfigurationError",
+    "ConflictError",
     "DocumentError",
     "EncryptedDocumentError",
     "EndpointUnreachableError",
@@ -138,6 +139,21 @@ class StreamDivergedError(OutputError):
         self.yielded = list(yielded)
         self.final = list(final)
         super().__init__(message)
+
+
+class ConflictError(OutputError):
+    """The chunks of a long document disagree on a value (raised with `on_conflict="fail"`).
+
+    `conflicts` maps each field's JSON path to every `(chunk index, value)` offered; `errors` names them.
+    """
+
+    def __init__(self, message: str, conflicts: dict[str, list[tuple[int, Any]]]) -> None:
+        self.conflicts = conflicts
+        details = [
+            ErrorDetail(path, "the chunks disagree: " + "; ".join(f"chunk {i + 1} says {v!r}" for i, v in offered))
+            for path, offered in conflicts.items()
+        ]
+        super().__init__(message, details)
 
 
 class RefusalError(OutputError):

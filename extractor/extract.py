@@ -38,31 +38,29 @@ from typing_extensions import Unpack
 from ._portal import at_portal_exit, iterate_sync, run_sync
 from .attempts import AttemptLoop, Sent, shorten
 from .cache import ResponseCache, open_cache
+from .chunked import extract_parts
 from .errors import (
     ConfigurationError,
     ExtractorError,
     OutputError,
-    OutputInvalidError,
     StreamDivergedError,
 )
 from .hooks import current_hooks
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
 from .modes import Message, Mode, choose_mode, get_mode, mode_names
 from .output.incremental import ItemScanner
-from .results import Attempt, ChunkInfo, ExtractResult, Usage
+from .plan import Part, needs_context, plan_document
+from .prompting import with_examples
+from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema, compile_schema
+from .schema.part import PartSchema, part_schema
 from .settings import BATCH_OPTIONS, CallOptions, ManyOptions, Settings
 from .sources import (
-    Chunk,
     Document,
     SourceText,
-    chunk_document,
-    estimate_document_tokens,
-    estimate_tokens,
     evidence_texts,
     file_parser_plugin,
     find_evidence_in,
-    merge_results,
     to_parts,
 )
 from .transport import ChatResponse, RetryPolicy, Secret, Transport, api_key_for, redact
@@ -92,10 +90,6 @@ Source = str | os.PathLike[str] | Document | Any
 #: hears the answer's text piece by piece while it streams; the key changes when a new stream starts
 Listener = Callable[[str, tuple[int, int]], None]
 
-#: a document estimated above this many tokens is checked against the model's context length
-_CHECK_CONTEXT_ABOVE = 8_000
-#: chunks of one document extracted at the same time
-_CHUNK_CONCURRENCY = 4
 #: seconds between two partial values of a streamed answer
 _PARTIAL_INTERVAL = 0.05
 
@@ -145,6 +139,8 @@ class Extractor:
         evidence: bool = False,
         max_chars: int | None = None,
         max_tokens_per_request: int | None = None,
+        on_conflict: str = "first",
+        carry_context: bool = True,
         pdf_engine: str | None = None,
         app_url: str | None = None,
         app_name: str | None = None,
@@ -187,7 +183,7 @@ class Extractor:
             max_chars=max_chars,
             max_tokens_per_request=max_tokens_per_request,
             pdf_engine=pdf_engine,
-        )
+        ).merged({"on_conflict": on_conflict, "carry_context": carry_context})  # checked like a call's options
         if pdf_engine is not None:
             file_parser_plugin(pdf_engine)  # an unknown engine is a configuration error now
         extra_headers = dict(headers or {})
@@ -272,6 +268,8 @@ class Extractor:
         With `evidence`, the texts to look values up in are read first (a source with no text at all
         fails before anything is sent), and the lookup runs off the event loop."""
         self.check_key()
+        settings = settings.prepared(compiled)  # instructions filled, examples checked: before any request
+        compiled = compiled.with_context(settings.context)
         document = None if _is_messages(source) else await _as_document(source)
         texts: list[SourceText] | None = None
         if settings.evidence:
@@ -301,9 +299,14 @@ class Extractor:
             file_settings = settings.merged({"plugins": plugins})
             messages = self._messages([document.as_file_part()], file_settings)
             return await self._run(compiled, messages, file_settings, listen, keep)
-        chunks = await self._chunks(document, compiled, settings)
-        if chunks:  # a document in chunks is not streamed: its value exists only once they are merged
-            return await self._run_chunks(compiled, document, chunks, settings)
+        part_schema_ = part_schema(compiled)
+        parts = await self._plan(document, part_schema_, settings)
+        if parts:  # a document in parts is not streamed: its value exists only once they are merged
+
+            async def run(part: Part) -> ExtractResult[Any]:
+                return await self._run(part_schema_.compiled, self._messages(part.to_parts(), settings), settings)
+
+            return await extract_parts(run, part_schema_, document, parts, settings, self._annotate)
         return await self._run(compiled, self._messages(document.to_parts(), settings), settings, listen, keep)
 
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
@@ -372,7 +375,7 @@ class Extractor:
             )
 
         out: asyncio.Queue[Any] = asyncio.Queue()
-        reader = _ItemReader(item, shown, out)
+        reader = _ItemReader(item.with_context(settings.context), compiled.with_context(settings.context), shown, out)
         task = asyncio.create_task(self._extract(compiled, source, settings, reader.feed, keep=keep))
         task.add_done_callback(lambda _: out.put_nowait(_END))
         try:
@@ -508,82 +511,25 @@ class Extractor:
             messages.insert(0, {"role": "system", "content": settings.instructions})
         return messages
 
-    async def _chunks(self, document: Document, schema: CompiledSchema[Any], settings: Settings) -> list[Chunk]:
-        """The chunks `document` must be split into to fit one request (none when it fits whole)."""
-        max_chars = settings.max_chars
-        max_tokens = settings.max_tokens_per_request
-        if not (max_chars or max_tokens or document.images) and 2 * len(document.text) <= _CHECK_CONTEXT_ABOVE:
-            return []  # a short text: its estimate (at most two tokens a character) cannot reach the check
-        estimate = estimate_document_tokens(document)
-        if estimate > _CHECK_CONTEXT_ABOVE:
+    async def _plan(self, document: Document, schema: PartSchema[Any], settings: Settings) -> list[Part]:
+        """The parts `document` is sent in (none when it fits one request whole)."""
+        max_chars, max_tokens = settings.max_chars, settings.max_tokens_per_request
+        info = None
+        if needs_context(document, max_chars=max_chars, max_tokens=max_tokens):
             info = await self._catalog.info(settings.model)
-            if info.context_length:
-                answer = settings.params.get("max_tokens") or min(info.max_completion_tokens or 16_384, 16_384)
-                overhead = estimate_tokens(json.dumps(schema.json_schema) + (settings.instructions or "")) + 500
-                room = info.context_length - int(answer) - overhead
-                if room < 1_000:
-                    raise ConfigurationError(
-                        f"{settings.model}'s context ({info.context_length} tokens) leaves no room for a document "
-                        f"beside the schema, instructions and a {answer}-token answer"
-                    )
-                max_tokens = min(max_tokens, room) if max_tokens else room
-        if (max_chars and len(document.text) > max_chars) or (max_tokens and estimate > max_tokens):
-            chunks = chunk_document(document, max_chars=max_chars, max_tokens=max_tokens)
-            log.info("%s: %d characters in %d chunks", document.name, len(document.text), len(chunks))
-            return chunks if len(chunks) > 1 else []
-        return []
-
-    async def _run_chunks(
-        self, schema: CompiledSchema[Any], document: Document, chunks: list[Chunk], settings: Settings
-    ) -> ExtractResult[Any]:
-        """Each chunk extracted on its own, the values merged (lists joined, first non-null scalars)."""
-        started = time.perf_counter()
-        gate = asyncio.Semaphore(_CHUNK_CONCURRENCY)
-
-        async def one(chunk: Chunk) -> ExtractResult[Any]:
-            note = {"type": "text", "text": f"[Part {chunk.index + 1} of {len(chunks)} of {document.name}]"}
-            async with gate:
-                return await self._run(schema, self._messages([note, *chunk.to_parts()], settings), settings)
-
-        outcomes = await asyncio.gather(*(one(c) for c in chunks), return_exceptions=True)
-        done = [o for o in outcomes if isinstance(o, ExtractResult)]
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
-        attempts = [a for r in done for a in r.attempts]
-        usage = sum((r.usage for r in done), Usage())
-        for failure in failures:
-            if isinstance(failure, ExtractorError):
-                attempts += failure.attempts or []
-                usage = usage + (failure.usage or Usage())
-        if failures:  # a record from part of a document would be silently incomplete
-            failure = failures[0]
-            if not isinstance(failure, ExtractorError):
-                raise failure
-            index = outcomes.index(failure)
-            failure.args = (f"chunk {index + 1} of {len(chunks)} of {document.name}: {failure}",)
-            raise self._annotate(failure, attempts, usage)
-        merged = merge_results([schema.dump(r.value) for r in done], merge=settings.merge)
-        try:
-            value = schema.check(merged.value)
-        except OutputError as exc:
-            error = OutputInvalidError(f"the merged record of {len(chunks)} chunks does not validate", exc.errors)
-            raise self._annotate(error, attempts, usage) from None
-        for number, attempt in enumerate(attempts, 1):
-            attempt.number = number
-        return ExtractResult(
-            value=value,
-            model=done[0].model,
-            mode=done[-1].mode,
-            attempts=attempts,
-            repairs=[r for result in done for r in result.repairs],
-            usage=usage,
-            latency=time.perf_counter() - started,
-            finish_reason=done[-1].finish_reason,
-            generation_id=done[-1].generation_id,
-            fallbacks=sorted({f for r in done for f in r.fallbacks}),
-            chunks=[ChunkInfo(c.index, c.start, c.end, c.pages) for c in chunks],
-            provenance=merged.provenance,
-            conflicts=merged.conflicts,
+        parts = plan_document(
+            document,
+            schema.compiled,
+            instructions=settings.instructions,
+            max_chars=max_chars,
+            max_tokens=max_tokens,
+            info=info,
+            answer_tokens=settings.params.get("max_tokens"),
+            carry=settings.carry_context,
         )
+        if parts:
+            log.info("%s: %d characters in %d parts", document.name, len(document.text), len(parts))
+        return parts
 
     def check_key(self) -> None:
         """Raise `ConfigurationError` when the endpoint needs an API key and none was found."""
@@ -606,7 +552,7 @@ class Extractor:
     def _body(
         self, settings: Settings, mode: Mode, schema: CompiledSchema[Any], messages: list[Message]
     ) -> dict[str, Any]:
-        part, sent = mode.request(schema, messages)
+        part, sent = mode.request(schema, with_examples(messages, settings.shots, mode, schema))
         body: dict[str, Any] = {"model": settings.model, "messages": sent, **part}
         body.update(settings.params)
         body.update(settings.extra_body)
@@ -690,20 +636,31 @@ class _ItemReader:
     re-ask knows every record accepted so far): each record that is complete, valid and new is accepted
     (`shown`) and handed to `out`. A stream that starts over is read from its start, its records
     checked against those accepted; from the first that differs (or is invalid) nothing more is
-    accepted from that stream."""
+    accepted from that stream.
 
-    def __init__(self, item: CompiledSchema[Any], shown: list[Any], out: asyncio.Queue[Any]) -> None:
+    Records are taken only from where `parse` takes the list: before a stream's first record is
+    accepted, the answer so far is read the way `parse` reads answers (`whole`, the list's schema),
+    and must hold that record first. An answer `parse` would refuse (`{"tasks": [...]}` for a list)
+    yields nothing before the final check."""
+
+    def __init__(
+        self, item: CompiledSchema[Any], whole: CompiledSchema[Any], shown: list[Any], out: asyncio.Queue[Any]
+    ) -> None:
         self.item = item
+        self.whole = whole
         self.shown = shown
         self.out = out
         self.scanner = ItemScanner()
         self.seen = 0
         self.blocked = False
         self.key: tuple[int, int] | None = None
+        self.text: list[str] | None = []  # the stream's text, until its first record was found in place
 
     def feed(self, piece: str, key: tuple[int, int]) -> None:
         if key != self.key:  # a new stream
-            self.key, self.scanner, self.seen, self.blocked = key, ItemScanner(), 0, False
+            self.key, self.scanner, self.seen, self.blocked, self.text = key, ItemScanner(), 0, False, []
+        if self.text is not None and not self.blocked:
+            self.text.append(piece)
         for text in self.scanner.feed(piece):
             self.seen += 1
             if self.blocked:
@@ -713,12 +670,29 @@ class _ItemReader:
             except OutputError:
                 self.blocked = True  # an invalid record: nothing after it before the final check
                 continue
+            if self.text is not None:
+                in_place = self._in_place(value, "".join(self.text))
+                self.text = None
+                if not in_place:
+                    self.blocked = True  # not where parse reads the list: the final check decides
+                    continue
             if self.seen <= len(self.shown):
                 if self.item.dump(value) != self.shown[self.seen - 1]:
                     self.blocked = True  # this answer differs from what was accepted: the final check decides
                 continue
             self.shown.append(self.item.dump(value))
             self.out.put_nowait(value)
+
+    def _in_place(self, value: Any, so_far: str) -> bool:
+        """Whether the answer so far, read the way `parse` reads answers, is a list starting with `value`."""
+        records = self.whole.parse_partial(so_far)
+        if not isinstance(records, list) or not records:
+            return False
+        try:
+            first = self.item.parse(json.dumps(records[0]))
+        except (OutputError, TypeError, ValueError):
+            return False
+        return bool(self.item.dump(first) == self.item.dump(value))
 
 
 @dataclass(frozen=True)

@@ -88,12 +88,14 @@ class Attempt:
 
 @dataclass(frozen=True)
 class ChunkInfo:
-    """One piece of a long document that was extracted on its own: its characters and pages."""
+    """One piece of a long document that was extracted on its own: its characters and pages, and the
+    note the model gave for it (e.g. that it holds none of the fields asked for)."""
 
     index: int
     start: int
     end: int
     pages: tuple[int, ...] = ()
+    note: str | None = None
 
 
 @dataclass

@@ -3,14 +3,16 @@ settings an extraction runs with (the `Extractor`'s defaults merged with the cal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import TypedDict
 
 from .errors import ConfigurationError
+from .prompting import Example, fill_instructions, prepare_examples
+from .schema import CompiledSchema
 
 if TYPE_CHECKING:
     from .cache import ResponseCache
@@ -19,7 +21,8 @@ __all__ = ["BATCH_OPTIONS", "CallOptions", "ManyOptions", "Settings"]
 
 #: the options that shape the extraction itself rather than the request body
 _LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "max_chars", "max_tokens_per_request",
-                  "merge", "pdf_engine")  # fmt: skip
+                  "merge", "on_conflict", "carry_context", "pdf_engine", "context", "examples")  # fmt: skip
+_ON_CONFLICT = ("first", "fail")
 
 
 class CallOptions(TypedDict, total=False):
@@ -44,7 +47,11 @@ class CallOptions(TypedDict, total=False):
     max_chars: int | None
     max_tokens_per_request: int | None
     merge: Callable[[list[Any]], Any] | None
+    on_conflict: Literal["first", "fail"]
+    carry_context: bool
     pdf_engine: str | None
+    context: Mapping[str, Any] | None
+    examples: Sequence[tuple[Any, Any]] | None
 
 
 class ManyOptions(CallOptions, total=False):
@@ -79,12 +86,24 @@ class Settings:
     max_chars: int | None = None
     max_tokens_per_request: int | None = None
     merge: Callable[[list[Any]], Any] | None = None
+    #: parts of a long document that disagree on a value: keep the first part's ("first") or fail ("fail")
+    on_conflict: str = "first"
+    #: carry a long document's title block and table headers into its later parts
+    carry_context: bool = True
     pdf_engine: str | None = None
+    #: given to pydantic validators (`info.context`) and filling the instructions' `{placeholders}`
+    context: Mapping[str, Any] | None = None
+    #: few-shot `(input, output)` pairs, as given
+    examples: Sequence[tuple[Any, Any]] | None = None
+    #: the examples checked against the call's schema and encoded (`extractor.prompting`)
+    shots: tuple[Example, ...] = ()
 
     def merged(self, options: Mapping[str, Any]) -> Settings:
         unknown = set(options) - set(CallOptions.__annotations__)
         if unknown:
             raise ConfigurationError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        if options.get("on_conflict", "first") not in _ON_CONFLICT:
+            raise ConfigurationError(f"on_conflict={options['on_conflict']!r}: give 'first' or 'fail'")
         out = replace(self, params=dict(self.params), extra_body=dict(self.extra_body))
         for key, value in options.items():
             if key in _LOCAL_OPTIONS:
@@ -96,3 +115,12 @@ class Settings:
             else:
                 out.params[key] = value
         return out
+
+    def prepared(self, schema: CompiledSchema[Any]) -> Settings:
+        """These settings for a call on `schema`: instructions filled from `context`, examples checked and
+        encoded; raises `ConfigurationError` for a placeholder `context` lacks or an example that does not fit."""
+        return replace(
+            self,
+            instructions=fill_instructions(self.instructions, self.context),
+            shots=prepare_examples(schema, self.examples),
+        )

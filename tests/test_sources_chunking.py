@@ -57,7 +57,10 @@ def _check_cover(text: str, chunks: list[Chunk], max_chars: int, overlap: int) -
     for before, after in itertools.pairwise(chunks):
         assert before.start < after.start
         shared = before.end - after.start
-        assert 0 < shared <= overlap  # overlapping, so no character between them is lost
+        if text[before.end - 1] == "\f" or after.pages[:1] != before.pages[-1:]:
+            assert shared == 0  # cut between pages: nothing split, nothing repeated
+        else:
+            assert 0 < shared <= overlap  # overlapping, so no character between them is lost
 
 
 # --- estimate -------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def _png() -> bytes:
     return out.getvalue()
 
 
-def test_chunk_document_by_tokens_and_images_go_with_one_chunk() -> None:
+def test_page_images_count_toward_each_chunk_and_chunks_split_between_pages() -> None:
     image = Image.from_bytes(_png())
     text, _ = _paragraphs(30_000, seed=3)
     halves = [text[:15_000].strip(), text[15_000:].strip()]
@@ -217,18 +220,35 @@ def test_chunk_document_by_tokens_and_images_go_with_one_chunk() -> None:
         kind="pdf",
         pages=[Page(1, halves[0]), Page(2, "", [image]), Page(3, halves[1]), Page(4, "", [image, image])],
     )
-    chunks = chunk_document(doc, max_tokens=2000)
-    _check_cover(doc.text, chunks, len(doc.text), 200)
-    assert all(estimate_tokens(c.text) <= 2000 for c in chunks)
-    assert max(estimate_tokens(c.text) for c in chunks) > 1500  # not needlessly small
-    assert sum(len(c.images) for c in chunks) == 3
-    scan_chunk = next(c for c in chunks if c.images)
-    assert 2 in scan_chunk.pages
-    assert chunks[-1].images == (image, image)
-    assert 4 in chunks[-1].pages
-    assert chunks[-1].estimate_tokens() == estimate_tokens(chunks[-1].text) + 3200
-    parts = chunks[-1].to_parts()
-    assert [p["type"] for p in parts] == ["text", "image_url", "image_url"]
+    chunks = chunk_document(doc, max_tokens=4000)
+    assert all(c.estimate_tokens() <= 4000 for c in chunks)  # text and images together fit
+    assert max(c.estimate_tokens() for c in chunks) > 3000  # not needlessly small
+    assert sum(len(c.images) for c in chunks) == 3  # each image sent once
+    assert chunks[0].start == 0 and chunks[-1].end == len(doc.text)
+    assert all(b.start <= a.end for a, b in itertools.pairwise(chunks))  # no gap
+    starts = [page.char_offset for page in doc.pages]
+    ends = [*starts[1:], len(doc.text)]
+    for chunk in chunks:  # within one page (a page too long alone), or whole pages
+        assert len(chunk.pages) == 1 or (chunk.start in starts and chunk.end in ends), chunk
+    by_page = [c for c in chunks if 2 in c.pages]
+    assert len(by_page) == 1 and by_page[0].images == (image,)
+    last = chunks[-1]
+    assert last.pages == (4,) and last.images == (image, image)  # page 3's text left no room for them
+    assert [p["type"] for p in last.to_parts()] == ["image_url", "image_url"]
+    # a page too long alone is split within its text; its images go with its first piece
+    long_page = Document(name="e", kind="pdf", pages=[Page(1, halves[0], [image])])
+    pieces = chunk_document(long_page, max_tokens=2500)
+    assert len(pieces) > 1 and pieces[0].images == (image,) and all(not c.images for c in pieces[1:])
+    assert all(c.estimate_tokens() <= 2500 for c in pieces)
+
+
+def test_forty_page_images_against_a_small_context_are_split_between_pages() -> None:
+    image = Image.from_bytes(_png())
+    scan = Document(name="scan.pdf", kind="pdf", pages=[Page(n, "", [image]) for n in range(1, 41)])
+    assert estimate_document_tokens(scan) == 64_000 + estimate_tokens(scan.text)  # page separators only
+    chunks = chunk_document(scan, max_tokens=30_000)
+    assert [len(c.images) for c in chunks] == [18, 18, 4]  # 18 x 1,600 = 28,800 tokens a request at most
+    assert [c.pages for c in chunks] == [tuple(range(1, 19)), tuple(range(19, 37)), tuple(range(37, 41))]
 
 
 def test_chunk_document_by_chars_and_both_limits() -> None:
@@ -248,10 +268,12 @@ def test_chunk_document_by_chars_and_both_limits() -> None:
 def test_image_only_document_is_one_chunk_with_its_images() -> None:
     image = Image.from_bytes(_png())
     doc = Document(name="scan", kind="image", pages=[Page(1, "", [image])])
-    chunks = chunk_document(doc, max_tokens=1000)
+    chunks = chunk_document(doc, max_tokens=2000)
     assert len(chunks) == 1
     assert chunks[0].text == "" and chunks[0].images == (image,) and chunks[0].pages == (1,)
     assert chunks[0].to_parts() == [image.to_part()]
+    with pytest.raises(ConfigurationError, match=r"page 1 of scan holds 1 image\(s\) \(~1600 tokens\)"):
+        chunk_document(doc, max_tokens=1000)  # an image cannot be split: refused, not sent to be rejected
 
 
 def test_digit_heavy_text_fits_the_token_budget() -> None:

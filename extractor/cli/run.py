@@ -24,15 +24,10 @@ from ..extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
 from ..models_info import DEFAULT_MODEL, ModelInfo, default_cache_dir
 from ..modes import mode_names
 from ..output.repairs import summarize_repairs
+from ..plan import plan_document
 from ..schema import CompiledSchema, compile_schema
-from ..sources import (
-    IMAGE_TOKENS,
-    Document,
-    chunk_document,
-    estimate_document_tokens,
-    estimate_tokens,
-    typical_tokens,
-)
+from ..schema.part import part_schema
+from ..sources import IMAGE_TOKENS, Document, typical_tokens
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import byte_size, printable, setup_logging
 from .inputs import InputStats, check_inputs, count_inputs, expand_inputs
@@ -70,6 +65,12 @@ def _meta(result: BatchResult[Any]) -> dict[str, Any]:
             "cost": round(usage.cost, 8),
         }
     )
+    conflicts = r.conflicts if r is not None else getattr(result.error, "conflicts", None)
+    if conflicts:  # chunks of a long document that disagreed: kept as data, whichever value was used
+        meta["conflicts"] = {
+            path: [{"chunk": index + 1, "value": value} for index, value in offered]
+            for path, offered in conflicts.items()
+        }
     if r is not None:
         meta.update(
             {
@@ -154,11 +155,12 @@ def _dry_run(
     """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and (asked for) the schema."""
     click.echo("dry run: nothing is sent; what a run would read and send:")
     compiled: CompiledSchema[Any] = compile_schema(schema)
+    parts_schema = part_schema(compiled)
     info = ModelInfo.known(model)
     instructions = options.get("instructions") or DEFAULT_INSTRUCTIONS
-    overhead = estimate_tokens(json.dumps(compiled.json_schema) + instructions) + 200  # for planning: errs high
     # what the endpoint will count: the request body as sent, JSON-encoded, about 4 bytes a token
-    request_overhead = typical_tokens(json.dumps([instructions, compiled.json_schema], ensure_ascii=False)) + 40
+    whole_overhead = typical_tokens(json.dumps([instructions, compiled.json_schema], ensure_ascii=False)) + 40
+    part_overhead = typical_tokens(json.dumps([instructions, parts_schema.compiled.json_schema], ensure_ascii=False))
     total_tokens = failures = count = 0
     for item in items:
         count += 1
@@ -170,17 +172,31 @@ def _dry_run(
                 doc = Document.from_path(source, password=item.password, max_bytes=options.get("max_file_size"))
             else:
                 doc = Document.from_text(str(source), name=item.id)
+            # the real run's planner, with the limits known without asking the endpoint
+            parts = plan_document(
+                doc,
+                parts_schema.compiled,
+                instructions=instructions,
+                max_chars=options.get("max_chars"),
+                info=info,
+                carry=options.get("carry_context", True),
+            )
         except ExtractorError as exc:
             failures += 1
             click.echo(f"{item.id}\tfails: {printable(str(exc))}")
             continue
-        tokens = estimate_document_tokens(doc)
-        chunks = 1
-        if options.get("max_chars") or (info.context_length and tokens + overhead > info.context_length - 16_384):
-            room = (info.context_length - 16_384 - overhead) if info.context_length else None
-            chunks = len(chunk_document(doc, max_chars=options.get("max_chars"), max_tokens=room)) or 1
-        content = typical_tokens(json.dumps(doc.text, ensure_ascii=False)) + IMAGE_TOKENS * len(doc.images)
-        request_tokens = content + request_overhead * chunks
+        chunks = len(parts) or 1
+        if parts:
+            request_tokens = sum(
+                typical_tokens(json.dumps(p.preamble + "\n\n" + p.chunk.text, ensure_ascii=False))
+                + IMAGE_TOKENS * len(p.chunk.images)
+                + part_overhead
+                + 40
+                for p in parts
+            )
+        else:
+            content = typical_tokens(json.dumps(doc.text, ensure_ascii=False)) + IMAGE_TOKENS * len(doc.images)
+            request_tokens = content + whole_overhead
         total_tokens += request_tokens
         pages = len(doc.pages)
         plural = "s" if pages != 1 else ""
@@ -251,6 +267,14 @@ def _dry_run(
 )
 @click.option("--max-chars", type=click.IntRange(1000), default=None, help="Split documents longer than this.")
 @click.option(
+    "--on-conflict",
+    type=click.Choice(["first", "fail"]),
+    default="first",
+    show_default=True,
+    help="Chunks of a long document that disagree on a value: keep the first chunk's (listed in meta.conflicts) "
+    "or fail the input.",
+)
+@click.option(
     "--pdf-engine",
     type=click.Choice(["cloudflare-ai", "mistral-ocr", "native"]),
     default=None,
@@ -297,6 +321,7 @@ def run(
     retry_errors: bool,
     evidence: bool,
     max_chars: int | None,
+    on_conflict: str,
     pdf_engine: str | None,
     max_file_size: int,
     load_timeout: float,
@@ -313,7 +338,7 @@ def run(
     schema, _label = resolve_schema(schema_spec)
     compiled: CompiledSchema[Any] = compile_schema(schema)  # a broken schema is a usage error, before anything
     model = model or DEFAULT_MODEL
-    call_options: dict[str, Any] = {"max_retries": max_retries, "evidence": evidence}
+    call_options: dict[str, Any] = {"max_retries": max_retries, "evidence": evidence, "on_conflict": on_conflict}
     if max_chars:
         call_options["max_chars"] = max_chars
     if pdf_engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from ..schema import CompiledSchema
+from ..schema.signature import type_signature
 
 __all__ = ["Message", "Mode", "ModeAnswer", "assistant_echo", "content_text", "with_schema_instructions"]
 
@@ -58,6 +58,11 @@ class Mode(ABC):
         """The messages that follow a failed answer: the answer as it came, then what was wrong."""
         return [assistant_echo(message), {"role": "user", "content": feedback}]
 
+    def example(self, schema: CompiledSchema[Any], answer: str, index: int) -> list[Message]:
+        """The assistant's side of few-shot example `index`: `answer` (JSON in the compiled shape) given
+        the way this mode's answers come."""
+        return [{"role": "assistant", "content": answer}]
+
     def __repr__(self) -> str:
         return f"<mode {self.name}>"
 
@@ -92,10 +97,12 @@ def assistant_echo(message: Mapping[str, Any]) -> Message:
 
 
 def with_schema_instructions(schema: CompiledSchema[Any], messages: list[Message]) -> list[Message]:
-    """A copy of `messages` whose system message asks for JSON following `schema` (shown in a fence)."""
+    """A copy of `messages` whose system message asks for JSON of `schema`'s shape, shown as a compact type
+    signature (`schema.signature`), not as a JSON Schema document (which small models copy back)."""
     text = (
-        "Reply with a single JSON object that follows this JSON Schema, and nothing else: no prose, "
-        "no code fence around it.\n```json\n" + json.dumps(schema.json_schema, ensure_ascii=False) + "\n```"
+        "Reply with one JSON object holding the values found in the input, in exactly this shape (the "
+        "shape of the answer, not something to copy: put the values in), and nothing else: no prose, no "
+        "code fence around it.\n```\n" + type_signature(schema.json_schema) + "\n```"
     )
     if messages and messages[0].get("role") in ("system", "developer") and isinstance(messages[0].get("content"), str):
         first = {**messages[0], "content": f"{messages[0]['content']}\n\n{text}"}

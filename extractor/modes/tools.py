@@ -48,3 +48,11 @@ class ToolsMode(Mode):
         if isinstance(calls, list) and calls and isinstance(calls[0], Mapping) and calls[0].get("id"):
             return [assistant_echo(message), {"role": "tool", "tool_call_id": calls[0]["id"], "content": feedback}]
         return super().reask(message, feedback)
+
+    def example(self, schema: CompiledSchema[Any], answer: str, index: int) -> list[Message]:
+        call_id = f"example_{index + 1}"
+        call = {"id": call_id, "type": "function", "function": {"name": schema.name, "arguments": answer}}
+        return [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call_id, "content": "Recorded."},
+        ]

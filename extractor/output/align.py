@@ -147,6 +147,8 @@ class _Aligner:
             out = {name: value[i] if i < len(value) else None for i, name in enumerate(names)}
             if "rest" in props:
                 out["rest"] = value[len(names) :]
+            else:  # items past the tuple's positions: kept, for validation to refuse
+                out.update({f"item_{i}": v for i, v in enumerate(value[len(names) :], len(names))})
             return self.object(out, node, path, depth)
         main = self._main_property(props)
         if main is None:

@@ -7,6 +7,9 @@ nothing extracted from a document nests a hundred levels. The readers further on
 own: pydantic's JSON reader stops at 200 levels, and `jsonschema` validating a recursive schema runs
 out of Python's default stack between 200 and 256 levels. 128 leaves room under both, so that a deep
 answer gets one clear error instead of a `RecursionError` or a message about recursion limits.
+The text is counted before it is read (`check_depth`), and the value read from it too
+(`check_value_depth`): the count of the text sees double-quoted strings only, the lenient reader
+also single and curly quotes, so a stray quote can hide brackets from the one and not the other.
 
 **Size.** Error details repeat values from the answer; values longer than `VALUE_LIMIT` characters
 are shown shortened, with their length, and so are long paths and messages: the text of an error
@@ -26,6 +29,7 @@ __all__ = [
     "Shortened",
     "cap_error",
     "check_depth",
+    "check_value_depth",
     "nesting_depth",
     "shorten_text",
     "shorten_value",
@@ -77,6 +81,25 @@ def check_depth(text: str, raw: str | None = None) -> None:
     depth = nesting_depth(text)
     if depth > MAX_DEPTH:
         raise too_deep(depth, raw)
+
+
+def check_value_depth(value: Any, text: str) -> None:
+    """Raise `OutputInvalidError` when `value`, read from `text`, nests deeper than `MAX_DEPTH`.
+
+    Free when `text` has at most `MAX_DEPTH` opening brackets (the usual case); else one walk of the
+    value's arrays and objects, without recursion.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    if deepest > MAX_DEPTH:
+        raise too_deep(deepest, text)
 
 
 class Shortened(str):

@@ -1,7 +1,11 @@
 """Finding the JSON answer in a model's raw output: reasoning blocks, code fences, prose around it.
 
 `find_candidates` returns every JSON value that could be the answer, in text order, each with the
-repairs that locating and parsing it needed; the schema-aware layer above picks among them.
+repairs that locating and parsing it needed; the schema-aware layer above picks among them. `locate`
+also returns the bracketed values that cannot be read. Taking a value found inside one of them, or
+beside one whose brackets balance (a JSON value, not prose such as "[0, 10)"), takes only part of the
+answer: such a candidate carries a FRAGMENT repair (lossy), so that choosing it never drops the rest
+silently.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from .limits import check_depth
 from .repairs import Repair, RepairKind
 from .syntax import LenientParseError, Parsed, decode_strict, parse_lenient
 
-__all__ = ["Candidate", "find_candidates", "strip_reasoning"]
+__all__ = ["Candidate", "Located", "Unreadable", "find_candidates", "locate", "strip_reasoning"]
 
 
 @dataclass
@@ -27,6 +31,31 @@ class Candidate:
     end: int
     repairs: list[Repair]
     complete: bool
+    inside: bool = False  # it lies inside a value that cannot be read (a FRAGMENT of it)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A bracketed value in the answer that cannot be read: its span in the original text, and why."""
+
+    start: int
+    end: int
+    error: str
+    at: int  # where reading it failed, in the original text
+    balanced: bool  # its brackets balance: a JSON value (else it runs to where reading failed)
+
+    def describe(self, text: str) -> str:
+        """What is wrong and where, with the text around the place."""
+        near = text[max(self.at - 30, self.start) : self.at + 30].replace("\n", " ")
+        return f"{self.error} at character {self.at}: ...{near}..."
+
+
+@dataclass
+class Located:
+    """The candidates found in an answer, in text order, and the bracketed values that cannot be read."""
+
+    candidates: list[Candidate]
+    unreadable: list[Unreadable]
 
 
 _TAGS: Final = ("think", "thinking", "reasoning")
@@ -160,8 +189,9 @@ def _bounds(text: str, lo: int, hi: int) -> tuple[int, int]:
     return first.start(), last
 
 
-def _parse_at(text: str, start: int, floor: int) -> Parsed | None:
-    """The value starting at bracket `start`, taking in a wrapper call `name(` just before it."""
+def _parse_at(text: str, start: int, floor: int) -> Parsed | LenientParseError | None:
+    """The value starting at bracket `start`, taking in a wrapper call `name(` just before it; the
+    error when it cannot be read, None when the bracket does not open JSON (a brace in prose)."""
     if text[start] == "{" and _OBJECT_OPENING.match(text, start) is None:
         return None
     call = _CALL_BEFORE.search(text, max(floor, start - 80), start)
@@ -175,17 +205,53 @@ def _parse_at(text: str, start: int, floor: int) -> Parsed | None:
                 return parsed
     try:
         return parse_lenient(text, start)
-    except LenientParseError:
-        return None
+    except LenientParseError as exc:
+        return exc
 
 
-def _scan(text: str, lo: int, hi: int, budget: int) -> list[Parsed]:
-    """The JSON values in `text[lo:hi]`, in order, at most `budget`; spans are in `text`."""
+_BRACKETS: Final = re.compile(r'[\[\]{}"]')
+_STRING_REST: Final = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)
+_PAIRS: Final = {"]": "[", "}": "{"}
+
+
+def _extent(text: str, start: int, hi: int, failed_at: int) -> tuple[int, bool]:
+    """Where the bracketed value opening at `start` ends, and whether its brackets balance: after its
+    matching bracket (brackets in double-quoted strings do not count), or, when its brackets do not
+    balance before `hi`, where reading it failed (prose such as "[0, 10)" is no value around what
+    follows it)."""
+    stack: list[str] = []
+    pos = start
+    unbalanced = (max(failed_at, start + 1), False)
+    while True:
+        found = _BRACKETS.search(text, pos, hi)
+        if found is None:
+            return unbalanced
+        c, pos = found.group(), found.end()
+        if c == '"':
+            rest = _STRING_REST.match(text, pos, hi)
+            if rest is None:
+                return unbalanced
+            pos = rest.end()
+        elif c in "[{":
+            stack.append(c)
+        elif not stack or stack.pop() != _PAIRS[c]:
+            return unbalanced
+        elif not stack:
+            return pos, True
+
+
+_Failure = tuple[int, int, bool, int, str]  # start, end, balanced, where reading failed, why
+
+
+def _scan(text: str, lo: int, hi: int, budget: int) -> tuple[list[Parsed], list[_Failure]]:
+    """The JSON values in `text[lo:hi]`, in order, at most `budget`, and the bracketed values that cannot
+    be read (not those inside another); spans and places are in `text`."""
     sub = text if lo == 0 and hi == len(text) else text[lo:hi]
     first, last = _bounds(sub, 0, len(sub))
     if first >= last:
-        return []
+        return [], []
     found: list[Parsed] = []
+    failed: list[_Failure] = []
     if sub[first] not in "{[":
         # a scalar, a JSON string or a wrapper call making up the whole region
         try:
@@ -200,9 +266,14 @@ def _scan(text: str, lo: int, hi: int, budget: int) -> list[Parsed]:
         match = _VALUE_START.search(sub, pos, last)
         if match is None:
             break
-        parsed = _parse_at(sub, match.start(), pos)
+        at = match.start()
+        parsed = _parse_at(sub, at, pos)
+        if isinstance(parsed, LenientParseError):
+            if not failed or at >= failed[-1][1]:  # one inside a value already failed fails with it
+                failed.append((at, *_extent(sub, at, last, parsed.pos), parsed.pos, parsed.msg))
+            parsed = None
         if parsed is None:
-            pos = match.start() + 1
+            pos = at + 1
             continue
         found.append(parsed)
         pos = parsed.end
@@ -210,7 +281,8 @@ def _scan(text: str, lo: int, hi: int, budget: int) -> list[Parsed]:
         for parsed in found:
             parsed.start += lo
             parsed.end += lo
-    return found
+        failed = [(start + lo, end + lo, balanced, at + lo, why) for start, end, balanced, at, why in failed]
+    return found, failed
 
 
 def _undouble(value: str) -> Parsed | None:
@@ -265,6 +337,20 @@ def _has_prose(text: str, covered: list[tuple[int, int]]) -> bool:
     return _NON_SPACE.search(text, pos) is not None
 
 
+def _fragment(start: int, end: int, unreadable: list[Unreadable], inside: Unreadable | None) -> list[Repair]:
+    """A FRAGMENT repair when the candidate at `start:end` is only part of the answer: it lies `inside` a
+    value that cannot be read, or beside one whose brackets balance (left out)."""
+    around = inside
+    if around is not None:
+        note = f"the value at characters {around.start}-{around.end} cannot be read, only part of it taken"
+    else:
+        around = next((u for u in unreadable if u.balanced and (u.end <= start or end <= u.start)), None)
+        if around is None:
+            return []
+        note = f"the value at characters {around.start}-{around.end} cannot be read and was left out"
+    return [Repair(RepairKind.FRAGMENT, "$", f"{around.error} at character {around.at}: {note}")]
+
+
 def find_candidates(text: str, *, limit: int = 16) -> list[Candidate]:
     """The JSON values in a model's answer that could be the answer, in text order, at most `limit`.
 
@@ -272,24 +358,38 @@ def find_candidates(text: str, *, limit: int = 16) -> list[Candidate]:
     taken, otherwise the values anywhere in it. Objects and arrays are looked for; a scalar (number,
     literal, quoted string) only when it is the whole answer. A string holding JSON text is decoded
     (DOUBLE_ENCODED). Each candidate carries the REASONING_BLOCK, FENCE and PROSE repairs of locating
-    it, then those of parsing it; spans refer to `text`.
+    it, then those of parsing it, and a FRAGMENT repair when it is only part of the answer (see
+    `locate`); spans refer to `text`.
     """
+    return locate(text, limit=limit).candidates
+
+
+def locate(text: str, *, limit: int = 16) -> Located:
+    """`find_candidates`, and the bracketed values that cannot be read (where no candidate was found)."""
     if limit <= 0:
-        return []
+        return Located([], [])
     whole = _whole_valid(text)
     if whole is not None:
-        return [whole]
+        return Located([whole], [])
     remaining, reasoning, _unterminated, kept = _strip(text)
     offsets = _OffsetMap(kept)
     fences = _fences(remaining)
     found: list[tuple[Parsed, _Fence | None]] = []
+    failed: list[_Failure] = []
     for fence in fences:
         if len(found) >= limit:
             break
-        for parsed in _scan(remaining, fence.content_start, fence.content_end, limit - len(found)):
-            found.append((parsed, fence))
+        values, failures = _scan(remaining, fence.content_start, fence.content_end, limit - len(found))
+        found += [(parsed, fence) for parsed in values]
+        failed += failures
     if not found:
-        found = [(parsed, None) for parsed in _scan(remaining, 0, len(remaining), limit)]
+        values, failures = _scan(remaining, 0, len(remaining), limit)
+        found = [(parsed, None) for parsed in values]
+        failed += failures
+    unreadable = [
+        Unreadable(offsets.start(start), offsets.end(end), why, offsets.start(at), balanced)
+        for start, end, balanced, at, why in failed
+    ]
     covered = [(parsed.start, parsed.end) for parsed, _fence in found]
     for fence in fences:
         covered += [(fence.open_start, fence.content_start), (fence.content_end, fence.close_end)]
@@ -303,5 +403,12 @@ def find_candidates(text: str, *, limit: int = 16) -> list[Candidate]:
         if prose:
             located.append(Repair(RepairKind.PROSE, "$", "text around the value removed"))
         start, end = offsets.start(parsed.start), offsets.end(parsed.end)
-        candidates.append(_candidate(parsed, start, end, located))
-    return candidates
+        if not unreadable:
+            candidates.append(_candidate(parsed, start, end, located))
+            continue
+        inside = next((u for u in unreadable if u.start < start and end <= u.end), None)
+        located += _fragment(start, end, unreadable, inside)
+        candidate = _candidate(parsed, start, end, located)
+        candidate.inside = inside is not None
+        candidates.append(candidate)
+    return Located(candidates, unreadable)

@@ -1,23 +1,25 @@
 """Reading a model's answer: find the JSON value, repair it where that is lossless, align it to the schema.
 
-Lossy repairs (a cut-off value closed, elided items dropped) are refused unless the caller allows
-partial answers; then they are applied and reported.
+Lossy repairs (a cut-off value closed, elided items dropped, a fragment of a value that cannot be
+read taken, text glued to a quote split off) are refused unless the caller allows partial answers;
+then they are applied and reported. `read_partial` reads an answer still being written the same way,
+leaving out what may still go on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from .._shape import fits
 from ..errors import ErrorDetail, OutputInvalidError, OutputTruncatedError
 from .align import AlignHints, align
-from .limits import check_depth, shorten_value
-from .locate import Candidate, find_candidates, strip_reasoning
-from .repairs import Repair, RepairKind
+from .limits import check_depth, check_value_depth, shorten_value
+from .locate import Candidate, locate, strip_reasoning
+from .repairs import UNREADABLE_KINDS, Repair, RepairKind
 
-__all__ = ["Reading", "read_answer"]
+__all__ = ["Reading", "read_answer", "read_partial"]
 
 
 @dataclass
@@ -58,7 +60,8 @@ def _combined(candidates: list[Candidate]) -> Candidate | None:
     if len(whole) < 2 or len(whole) != len(candidates):
         return None
     repairs = [r for c in whole for r in c.repairs if r.kind is not RepairKind.PROSE]
-    return Candidate([c.value for c in whole], whole[0].start, whole[-1].end, repairs, True)
+    inside = any(c.inside for c in whole)
+    return Candidate([c.value for c in whole], whole[0].start, whole[-1].end, repairs, True, inside)
 
 
 def read_answer(
@@ -67,29 +70,37 @@ def read_answer(
     """The answer in `text`, aligned to compiled `schema`.
 
     Raises `OutputTruncatedError` for an answer that is cut off or incomplete (unless
-    `allow_partial`), `OutputInvalidError` when there is no JSON value in it at all or when it nests
-    deeper than `limits.MAX_DEPTH` levels.
+    `allow_partial`), `OutputInvalidError` when there is no JSON value in it at all, when what it
+    holds cannot be read as one value (unless `allow_partial`: a fragment of it is then taken) or
+    when it nests deeper than `limits.MAX_DEPTH` levels.
     """
     check_depth(text, raw=text)
-    candidates = find_candidates(text)
+    located = locate(text)
+    candidates = located.candidates
     if not candidates:
         _, _, unterminated = strip_reasoning(text)
         if unterminated:
             raise OutputTruncatedError("the answer ended inside a reasoning block, before any JSON value", raw=text)
+        if located.unreadable:
+            details = [ErrorDetail("$", u.describe(text), kind="syntax") for u in located.unreadable[:5]]
+            raise OutputInvalidError("the answer's JSON cannot be read", details, raw=text)
         detail = ErrorDetail("$", "no JSON value found in the answer", shorten_value(text), bool(text), kind="no_json")
         raise OutputInvalidError("the answer holds no JSON value", [detail], raw=text)
+    for candidate in candidates:
+        check_value_depth(candidate.value, text)
     defs: Mapping[str, Any] = schema.get("$defs", {})
     combined = _combined(candidates)
     options = [*candidates, combined] if combined is not None else candidates
-    best: tuple[tuple[bool, bool, int, int, int], Candidate, Any, list[Repair]] | None = None
+    best: tuple[tuple[bool, bool, bool, int, int, int], Candidate, Any, list[Repair]] | None = None
     for candidate in options:
         aligned, repairs = align(candidate.value, schema, hints)
         if len(options) == 1:
-            best = ((True, True, 0, 0, 0), candidate, aligned, repairs)
+            best = ((True, True, True, 0, 0, 0), candidate, aligned, repairs)
             break
         whole = candidate.complete and not any(r.lossy for r in candidate.repairs)
         score = (
             whole,
+            not candidate.inside,  # a value whole in itself before a fragment of one that cannot be read
             fits(aligned, schema, defs),
             _matched(aligned, schema, defs),
             candidate.end - candidate.start,
@@ -107,7 +118,31 @@ def read_answer(
     lossy = [r for r in repairs if r.lossy]
     if (lossy or not chosen.complete) and not allow_partial:
         truncated = not chosen.complete or any(r.kind is RepairKind.TRUNCATED for r in lossy)
+        details = [ErrorDetail(r.path, str(r), kind=r.kind.value) for r in dict.fromkeys(lossy)]
+        if not truncated and any(r.kind in UNREADABLE_KINDS for r in lossy):
+            message = "the answer's JSON cannot be read as one value"
+            raise OutputInvalidError(message, details, raw=text, repairs=repairs)
         message = "the answer was cut off" if truncated else "the answer is incomplete"
-        details = [ErrorDetail(r.path, str(r), kind=r.kind.value) for r in lossy]
         raise OutputTruncatedError(message, details, raw=text, repairs=repairs)
     return Reading(value, repairs, chosen.complete, chosen.value, found_repairs)
+
+
+_TOKEN_MARKS: Final = frozenset("_.+-$")
+
+
+def _unfinished(text: str) -> int:
+    """Where the number, literal or word the text ends in starts (`len(text)` when it ends in none)."""
+    i = len(text)
+    while i and (text[i - 1].isalnum() or text[i - 1] in _TOKEN_MARKS):
+        i -= 1
+    return i
+
+
+def read_partial(text: str, schema: Mapping[str, Any], hints: AlignHints | None = None) -> Reading:
+    """The value so far in an answer still being written, read like `read_answer(allow_partial=True)`.
+
+    What the text ends in may still go on, and is left out until a delimiter follows it: a number
+    ("12" may become "1234"; also at the top level), a literal, or the last word of a cut string (so
+    that "12" in a string being written is not read as a number). Raises like `read_answer`.
+    """
+    return read_answer(text[: _unfinished(text)], schema, hints, allow_partial=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["LOSSY_KINDS", "Repair", "RepairKind", "summarize_repairs"]
+__all__ = ["LOSSY_KINDS", "UNREADABLE_KINDS", "Repair", "RepairKind", "summarize_repairs"]
 
 
 class RepairKind(str, Enum):
@@ -32,7 +32,8 @@ class RepairKind(str, Enum):
     CONTROL_CHARACTER = "control character"  # raw newline or tab inside a string escaped
     INVALID_ESCAPE = "invalid escape"  # a backslash before a character JSON does not escape, kept literally
     WRAPPER_CALL = "wrapper call"  # callback({...}), ObjectId("..."), NumberLong("...")
-    NUMBER_FORMAT = "number format"  # +1, .5, 5. read as the numbers they spell
+    NUMBER_FORMAT = "number format"  # +1, .5, 5., -2,000.00 (in an object) read as the numbers they spell
+    TRIPLE_QUOTES = "triple quotes"  # """abc""" read as "abc"
     # schema-aligned repairs
     KEY_CASE = "key case"  # "Answer" -> "answer", camelCase/snake_case/spaces, aliases
     WRAPPED_LIST = "wrapped list"  # a bare array put into the object's only required field
@@ -52,11 +53,19 @@ class RepairKind(str, Enum):
     INCOMPLETE_ITEM = "incomplete item"  # an incomplete trailing array item dropped
     ELLIPSIS = "ellipsis"  # "..." standing for elided items dropped
     MISSING_FIELD = "missing field"  # a required field absent, filled with null
+    FRAGMENT = "fragment"  # a value inside a larger one that cannot be read: the rest of that one dropped
+    SPLIT_VALUE = "split value"  # text glued to a closing quote read as one more item: the quote may be the string's
 
 
-LOSSY_KINDS = frozenset(
-    {RepairKind.TRUNCATED, RepairKind.INCOMPLETE_ITEM, RepairKind.ELLIPSIS, RepairKind.MISSING_FIELD}
-)
+#: lossy kinds where the text as written cannot be read as one JSON value (not a cut-off answer)
+UNREADABLE_KINDS = frozenset({RepairKind.FRAGMENT, RepairKind.SPLIT_VALUE})
+#: every lossy kind: applied only with allow_partial=True
+LOSSY_KINDS = UNREADABLE_KINDS | {
+    RepairKind.TRUNCATED,
+    RepairKind.INCOMPLETE_ITEM,
+    RepairKind.ELLIPSIS,
+    RepairKind.MISSING_FIELD,
+}
 
 
 @dataclass(frozen=True)

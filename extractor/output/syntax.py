@@ -5,6 +5,11 @@ returns it, with no repair. Anything else goes through a lenient parser that acc
 usual slips of language models (trailing commas, comments, single or curly quotes, unquoted
 keys and strings, Python and JavaScript literals, wrapper calls, cut-off text) and records
 each repair with the JSON path where it applied.
+
+Where the text can be read two ways, it is not guessed at: a number with separators in a list
+(`[-2,000.00]`: one number or two items?) or an ambiguous one in an object (`"a": 1,234`) is
+refused; text glued to a closing quote (`"somet"string"`) is read as one more item only as a lossy
+repair (SPLIT_VALUE), since the quote may belong inside the string.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from json import decoder as _json_decoder
 from typing import Any, Final
 
 from .._jsonpath import join_path
+from .numbers import ambiguity_message, read_number
 from .repairs import Repair, RepairKind
 
 __all__ = ["LenientParseError", "Parsed", "decode_strict", "parse_lenient"]
@@ -71,6 +77,10 @@ _SPACES: Final = re.compile(r"[ \t]*")
 _NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _PARTIAL_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d*)?(?:[eE][+-]?\d*)?")
 _LEADING_ZERO: Final = re.compile(r"[+-]?0\d")
+# a number with commas in it ("-2,000.00", "1,5", "1.234,56"): grouped digits, or several numbers in a list
+_GROUPED: Final = re.compile(r"[+-]?\d[\d.]*(?:,\d[\d.]*)+")
+_TRIPLE: Final = ('"""', "'''")
+_COMMA_DIGITS: Final = frozenset(f",{d}" for d in "0123456789")
 _ODD_NUMBER: Final = re.compile(r"^\+|(?:^|[+-])\.|\.(?!\d)")
 _WORD: Final = re.compile(r"[+-]?[A-Za-z_$][\w$]*")
 _CALL: Final = re.compile(r"([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\(")
@@ -168,6 +178,7 @@ class _Parser:
         self._fast_off = _NO_LIMIT  # no C-decoder attempts deeper than this (a too-deep subtree)
         self._fast_budget = 4 * self._n + 65536  # characters failed C-decoder attempts may cost
         self._start = 0
+        self._string_end = -1  # where the last quoted string value ended (just after its closing quote)
 
     # -- driver
 
@@ -224,10 +235,19 @@ class _Parser:
             return
         if c in _NOT_A_VALUE:
             raise LenientParseError(f"expected a value or ']', found {c!r}", pos)
-        if frame.state == _AFTER_VALUE:
-            self._record(RepairKind.MISSING_COMMA, self._path(index), "comma inserted")
-        frame.state = _AFTER_VALUE
+        if frame.state != _AFTER_VALUE:
+            frame.state = _AFTER_VALUE
+            self._begin_value(index)
+            return
+        # a missing comma: lossless between two values that each end where they say, but text glued to a
+        # closing quote, or bare text, may be the rest of the string before it (an unescaped quote)
+        path = self._path(index)
+        glued = pos == self._string_end
+        mark = len(self._repairs)
+        self._record(RepairKind.MISSING_COMMA, path, "comma inserted")
         self._begin_value(index)
+        if glued or any(r.kind is RepairKind.UNQUOTED_STRING and r.path == path for r in self._repairs[mark + 1 :]):
+            self._repairs[mark] = Repair(RepairKind.SPLIT_VALUE, path, _SPLIT_NOTE)
 
     def _step_object(self, frame: _Frame) -> None:
         text, pos = self._text, self._pos
@@ -250,10 +270,13 @@ class _Parser:
             frame.state = _AFTER_VALUE
             return
         missing_comma = frame.state == _AFTER_VALUE
+        glued = pos == self._string_end
         key, notes, closed = self._read_key()
         if missing_comma or notes:
             path = self._path(key)
-            if missing_comma:
+            if missing_comma and glued:
+                self._record(RepairKind.SPLIT_VALUE, path, _SPLIT_NOTE)
+            elif missing_comma:
                 self._record(RepairKind.MISSING_COMMA, path, "comma inserted")
             for kind, detail in notes:
                 self._record(kind, path, f"{detail} (key)" if detail else "key")
@@ -371,11 +394,16 @@ class _Parser:
                 self._stack.append(_Frame(_ARR, part, []))
             return
         if c in _CLOSERS:
-            string, notes, closed = self._read_string()
+            if text.startswith(_TRIPLE, pos):
+                string, notes, closed = self._read_triple()
+            else:
+                string, notes, closed = self._read_string()
             path = self._path(part)
             for kind, detail in notes:
                 self._record(kind, path, detail)
-            if not closed:
+            if closed:
+                self._string_end = self._pos
+            else:
                 if self._stack:
                     self._cut_path = path
                 else:
@@ -397,6 +425,8 @@ class _Parser:
             token, end = number.group(), number.end()
             if end >= n and token[-1] == ".":
                 self._incomplete(part, f"partial number {token!r}")
+                return
+            if text[end : end + 2] in _COMMA_DIGITS and not top and self._grouped(part):
                 return
             if (end >= n or self._delimits(end)) and not _LEADING_ZERO.match(token):
                 self._number(token, part)
@@ -438,6 +468,42 @@ class _Parser:
         self._record(RepairKind.UNQUOTED_STRING, self._path(part), "bare text read as a string")
         self._pos = pos + len(raw)
         self._deliver(value)
+
+    def _grouped(self, part: str | int | None) -> bool:
+        """A number with commas at the current position ("-2,000.00"), where JSON reads none: read in an
+        object when it spells one number only, refused when it is ambiguous; True when it was read.
+
+        In an object a comma followed by digits cannot start the next member, so the commas belong to
+        the number, read by the rule for numbers written as strings (`numbers.read_number`: "1,234" is
+        1234 or 1.234, refused). In a list they may separate items: read as JSON reads them ("1,234" is
+        two items) unless an item would not be a number ("2,000": "000"), then refused.
+        """
+        text, pos = self._text, self._pos
+        run = _GROUPED.match(text, pos)
+        if run is None or not self._delimits(run.end()):
+            return False
+        after = _run_end(_SPACES, text, run.end())
+        frame = self._stack[-1]
+        if frame.kind == _CALL_FRAME or (after < self._n and text[after] == ":"):
+            return False
+        raw = run.group()
+        if frame.kind == _ARR:
+            if not any(_LEADING_ZERO.match(piece) for piece in raw.split(",")[1:]):
+                return False
+            raise LenientParseError(
+                f"{raw} in a list is one number with separators or several items: write numbers without "
+                "separators, items with a space after each comma",
+                pos,
+            )
+        reading = read_number(raw)
+        if reading.ambiguous:
+            raise LenientParseError(ambiguity_message(raw, reading), pos)
+        if reading.number is None:
+            raise LenientParseError(f"{raw} is not a number: write it as a JSON number", pos)
+        self._record(RepairKind.NUMBER_FORMAT, self._path(part), f"{raw} read as {reading.text}")
+        self._pos = run.end()
+        self._deliver(reading.number)
+        return True
 
     def _number(self, token: str, part: str | int | None) -> None:
         if _ODD_NUMBER.search(token):
@@ -569,6 +635,25 @@ class _Parser:
             notes.append((RepairKind.INVALID_ESCAPE, "kept literally: " + ", ".join(escapes)))
         return "".join(parts), notes, closed
 
+    def _read_triple(self) -> tuple[str, _StringNotes, bool]:
+        """A Python triple-quoted string (\"\"\"abc\"\"\" or '''abc'''), read as written when that is
+        lossless: no backslash (its escapes are Python's, not JSON's) and no quote right after the closing
+        ones (where the string ends would be a guess); else refused."""
+        text, pos = self._text, self._pos
+        quotes = text[pos : pos + 3]
+        close = text.find(quotes, pos + 3)
+        content = text[pos + 3 : close if close >= 0 else self._n]
+        if "\\" in content:
+            raise LenientParseError(f"a {quotes}...{quotes} string with a backslash: write it as a JSON string", pos)
+        if close < 0:
+            self._pos = self._n
+            return content, [(RepairKind.TRIPLE_QUOTES, "")], False
+        end = close + 3
+        if text.startswith(quotes[0], end):
+            raise LenientParseError(f"a {quotes}...{quotes} string followed by another quote: where does it end?", pos)
+        self._pos = end
+        return content, [(RepairKind.TRIPLE_QUOTES, f"{quotes}...{quotes} read as a string")], True
+
     def _quote_closes(self, i: int) -> bool:
         """True when a quote that doubles as an apostrophe, just before `i`, ends the string."""
         text = self._text
@@ -622,6 +707,9 @@ class _Parser:
 
     def _record(self, kind: RepairKind, path: str, detail: str) -> None:
         self._repairs.append(Repair(kind, path, detail))
+
+
+_SPLIT_NOTE: Final = "text glued to a closing quote read as one more item; the quote may belong inside the string"
 
 
 def parse_lenient(text: str, pos: int = 0) -> Parsed:

@@ -121,26 +121,62 @@ class ArrayCodec(Codec):
 
 
 class TupleCodec(Codec):
-    """A tuple (`prefixItems`) compiled as an object `{"item_0": .., "item_1": .., "rest": [..]}`."""
+    """A tuple (`prefixItems`) compiled as an object `{"item_0": .., "item_1": .., "rest": [..]}`.
 
-    def __init__(self, names: Sequence[str], items: Sequence[Codec], required: int, rest: Codec | None) -> None:
+    The positions from `required` on may be left out: a null there (`absent` lists those the compiler
+    made nullable) ends the tuple when no value follows it. Nothing given is dropped: a null followed
+    by a value stays a null, and positions past the tuple's (`item_5` in a 2-tuple) are extra items,
+    for validation to refuse; a key that is no position leaves the object as it is, refused likewise.
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        items: Sequence[Codec],
+        required: int,
+        rest: Codec | None,
+        absent: frozenset[int] = frozenset(),
+    ) -> None:
         self.names = list(names)
         self.items = list(items)
         self.required = required
         self.rest = rest
+        self.absent = absent
+        self._index = {name: index for index, name in enumerate(self.names)}
+
+    def _position(self, key: str) -> int | None:
+        """The position key `key` stands for (`item_<n>`, also past the tuple's), or None."""
+        index = self._index.get(key)
+        if index is None and key.startswith("item_") and key[5:].isdigit() and key[5:] == str(int(key[5:])):
+            index = int(key[5:])
+        return index
 
     def _decode(self, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        out: list[Any] = []
-        for index, (name, codec) in enumerate(zip(self.names, self.items, strict=True)):
-            if name not in value or (value[name] is None and index >= self.required):
-                break
-            out.append(codec.decode(value[name]))
-        else:
-            rest = value.get("rest")
-            if isinstance(rest, list):
-                out.extend((self.rest or IDENTITY).decode(v) for v in rest)
+        given: dict[int, Any] = {}
+        for key, item in value.items():
+            index = self._position(key) if key != "rest" else None
+            if index is None and key != "rest":
+                return value  # not a positional object: validation reports it as it is
+            if index is not None:
+                given[index] = item
+        rest = value.get("rest")
+        extra = rest if isinstance(rest, list) else []
+        # the tuple runs to the last position given a value (all of them when more items follow)...
+        count = 1 + max((i for i, item in given.items() if item is not None), default=-1)
+        if extra:
+            count = max(count, len(self.names))
+        # ... and through the positions that may not be left out, while they are there (a null there is
+        # the answer's value, for validation to judge)
+        while count < min(self.required, len(self.names)) and count in given:
+            count += 1
+        if any(i not in given for i in range(count)):
+            return value  # a position missing before one given: no list says that
+        out = [
+            (self.items[i] if i < len(self.items) else (self.rest or IDENTITY)).decode(given[i]) for i in range(count)
+        ]
+        out.extend((self.rest or IDENTITY).decode(v) for v in extra)
         return out
 
     def _encode(self, value: Any) -> Any:
@@ -148,7 +184,12 @@ class TupleCodec(Codec):
             return value
         out: dict[str, Any] = {}
         for index, (name, codec) in enumerate(zip(self.names, self.items, strict=True)):
-            out[name] = codec.encode(value[index]) if index < len(value) else None
+            if index >= len(value):
+                out[name] = None
+            elif value[index] is None and index in self.absent:
+                out[name] = Verbatim(None)  # an explicit null the schema does not allow there
+            else:
+                out[name] = codec.encode(value[index])
         extra = value[len(self.names) :]
         if self.rest is not None or extra:
             rest = self.rest or IDENTITY
@@ -199,18 +240,20 @@ class JsonStringCodec(Codec):
 
 
 class WrapCodec(Codec):
-    """A non-object root compiled as `{"value": <root>}`."""
+    """A non-object root compiled as `{"value": <root>}` (`key`: "value", or another key when an object
+    the root may be has a property "value", so that no answer is both the wrapper and a root's value)."""
 
-    def __init__(self, inner: Codec) -> None:
+    def __init__(self, inner: Codec, key: str = "value") -> None:
         self.inner = inner
+        self.key = key
 
     def _decode(self, value: Any) -> Any:
-        if isinstance(value, dict) and set(value) == {"value"}:
-            return self.inner.decode(value["value"])
-        return value
+        if isinstance(value, dict) and len(value) == 1 and self.key in value:
+            return self.inner.decode(value[self.key])
+        return value  # not the wrapper: the root's value as it is, or for validation to refuse
 
     def _encode(self, value: Any) -> Any:
-        return {"value": self.inner.encode(value)}
+        return {self.key: self.inner.encode(value)}
 
 
 class RefCodec(Codec):

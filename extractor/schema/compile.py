@@ -87,6 +87,8 @@ class CompiledParts:
     identity_except_nulls: bool
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the one property of the object a non-object root is wrapped in (when `wrapped`)
+    wrapper_key: str = "value"
 
 
 #: keywords that constrain an object without changing its shape
@@ -177,6 +179,12 @@ def _add_description(node: dict[str, Any], source: dict[str, Any], notes: Iterab
     return node
 
 
+def _without_repeats(branch: dict[str, Any], union: dict[str, Any]) -> dict[str, Any]:
+    """A union's branch without the title and description the union itself carries (sent once, not per branch)."""
+    repeated = [k for k in ("description", "title") if k in branch and branch[k] == union.get(k)]
+    return {k: v for k, v in branch.items() if k not in repeated} if repeated else branch
+
+
 def _merge(a: Any, b: Any) -> Any:
     """The conjunction of two source schemas (for `allOf` and `$ref` siblings), as one schema."""
     if a is True or a == {}:
@@ -224,12 +232,32 @@ def _merge(a: Any, b: Any) -> Any:
             out[key] = [_merge(x, y) for x, y in product(mine, value)][:_MAX_ALTERNATIVES]
         elif key == "allOf" and isinstance(mine, list) and isinstance(value, list):
             out[key] = [*mine, *value]
+        elif key == "description" and isinstance(mine, str) and isinstance(value, str):
+            out[key] = _join_descriptions(mine, value)  # both are kept: each says something
         elif key in ("description", "title"):
             continue
         else:
             out.setdefault("allOf", [])
             out["allOf"] = [*out["allOf"], {key: value}]
     return out
+
+
+def _join_descriptions(first: str, second: str) -> str:
+    """Two descriptions as one paragraph after the other (the second left out when the first holds it)."""
+    if not second or second == first or second in first.split("\n\n"):
+        return first
+    return f"{first}\n\n{second}" if first else second
+
+
+def _with_siblings(target: Any, siblings: dict[str, Any]) -> Any:
+    """The target of a `$ref` with the keywords beside the `$ref`, as one schema: a description beside it
+    (a field's) comes first, the target's (a model's docstring) after it."""
+    merged = _merge(target, {k: v for k, v in siblings.items() if k != "description"})
+    mine = siblings.get("description")
+    if not (isinstance(mine, str) and mine and isinstance(merged, dict)):
+        return merged
+    theirs = merged.get("description")
+    return {**merged, "description": _join_descriptions(mine, theirs if isinstance(theirs, str) else "")}
 
 
 def _close(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -245,12 +273,66 @@ def _close(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return {**b, "properties": {**b["properties"], **extra}} if extra else b
 
 
+def _tag_name(schema: dict[str, Any]) -> str | None:
+    """The property that tells the branches of a discriminated union apart (OpenAPI's `discriminator`)."""
+    discriminator = schema.get("discriminator")
+    name = discriminator.get("propertyName") if isinstance(discriminator, dict) else None
+    return name if isinstance(name, str) and ("oneOf" in schema or "anyOf" in schema) else None
+
+
+def _require_tag(schema: Any, tag: str) -> Any:
+    """Branch `schema` of a discriminated union with its tag property required, when it has one: the
+    tag picks the branch (pydantic refuses a branch without it, "Unable to extract tag"), so it is
+    never left out or null, even when it has a default."""
+    if not isinstance(schema, dict):
+        return schema
+    parts = [schema, *(b for b in schema.get("allOf", ()) if isinstance(b, dict))]
+    if not any(tag in _dict(part.get("properties")) for part in parts):
+        return schema
+    required = schema.get("required")
+    if isinstance(required, list) and tag in required:
+        return schema
+    return {**schema, "required": [*(required if isinstance(required, list) else []), tag]}
+
+
+def _tagged_refs(root: Any, resolver: RefResolver) -> dict[str, frozenset[str]]:
+    """Canonical `$ref` -> the tag properties of the discriminated unions that definition is a branch of."""
+    found: dict[str, set[str]] = {}
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > 200:
+            continue
+        if isinstance(node, list):
+            stack.extend((sub, depth + 1) for sub in node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        tag = _tag_name(node)
+        if tag is not None:
+            mapping = _dict(_dict(node.get("discriminator")).get("mapping"))
+            branches = [*node.get("oneOf", ()), *node.get("anyOf", ()), *({"$ref": r} for r in mapping.values())]
+            for branch in branches:
+                ref = branch.get("$ref") if isinstance(branch, dict) else None
+                if not isinstance(ref, str):
+                    continue
+                try:
+                    canon, _ = resolver.resolve(ref)
+                except UnresolvableRef:
+                    continue
+                found.setdefault(canon, set()).add(tag)
+        stack.extend((sub, depth + 1) for key, sub in node.items() if key not in ("enum", "const", "default"))
+    return {canon: frozenset(tags) for canon, tags in found.items()}
+
+
 class _Walker:
     """One compilation: walks the source schema and collects the compiled `$defs`."""
 
     def __init__(self, root: Any, dialect: Dialect) -> None:
         self.dialect = dialect
         self.resolver = RefResolver(root)
+        #: definitions that are branches of discriminated unions -> their tag properties (required)
+        self._tags = _tagged_refs(root, self.resolver)
         self.defs: dict[str, dict[str, Any]] = {}
         self.codecs: dict[str, Codec] = {}
         self.reasons: list[str] = []
@@ -297,7 +379,11 @@ class _Walker:
     # --- references and combinators -------------------------------------------------------
 
     def _resolve(self, ref: str) -> tuple[str, Any]:
-        return self.resolver.resolve(ref)
+        """The canonical name and target of `ref`, the tags of the unions it is a branch of required."""
+        canon, target = self.resolver.resolve(ref)
+        for tag in sorted(self._tags.get(canon, ())):
+            target = _require_tag(target, tag)
+        return canon, target
 
     def _ref(self, schema: dict[str, Any], path: str, *, inline: bool) -> tuple[dict[str, Any], Codec]:
         ref = schema["$ref"]
@@ -319,7 +405,7 @@ class _Walker:
         if inline or siblings or not self.dialect.supports_refs:
             self._stack.append(canon)
             try:
-                return self.node(_merge(target, siblings) if siblings else target, path)
+                return self.node(_with_siblings(target, siblings) if siblings else target, path)
             finally:
                 self._stack.pop()
         return self._reference(canon, target, path)
@@ -357,7 +443,7 @@ class _Walker:
             if canon in self._stack:
                 return schema
             siblings = {k: v for k, v in schema.items() if k != "$ref"}
-            schema = _merge(target, siblings) if siblings else target
+            schema = _with_siblings(target, siblings) if siblings else target
         self.reasons.append(f"{path}: $ref chain too long or circular")
         return True
 
@@ -386,6 +472,9 @@ class _Walker:
         alternatives: list[Any]
         if len(lists) == 1:
             alternatives = list(lists[0])
+            tag = _tag_name(schema)
+            if tag is not None:  # branches given inline (those behind a `$ref` are tagged by `_resolve`)
+                alternatives = [_require_tag(alt, tag) for alt in alternatives]
         else:  # both anyOf and oneOf: every pair of branches must hold
             alternatives = [{"allOf": list(combo)} for combo in islice(product(*lists), _MAX_ALTERNATIVES)]
         if _substantive(base):
@@ -416,6 +505,7 @@ class _Walker:
             out, codec = flat[0]
             return _add_description(dict(out), source, []), codec
         node = _add_description({"anyOf": [o for o, _ in flat]}, source, [])
+        node["anyOf"] = [_without_repeats(o, node) for o in node["anyOf"]]
         if all(c is IDENTITY for _, c in flat):
             return node, IDENTITY
         return node, UnionCodec(flat, self.defs)
@@ -472,6 +562,8 @@ class _Walker:
                 value = schema[key]
                 if key == "format" and value not in self.dialect.formats:
                     continue
+                if key == "pattern" and isinstance(value, str) and self.dialect.regex_problems(value):
+                    continue  # an engine without lookarounds, backreferences...: described, checked afterwards
                 node[key] = value
         return self._finish(node, schema, json_type), IDENTITY
 
@@ -548,6 +640,8 @@ class _Walker:
             key["pattern"] = names["pattern"]
         elif len(patterns) == 1 and extra is False:
             key["pattern"] = next(iter(patterns))
+        if "pattern" in key and self.dialect.regex_problems(key["pattern"]):
+            key = {"type": "string", "description": f"(must match the regular expression {key['pattern']})"}
         value, codec = self.node(values[0] if len(values) == 1 else {"anyOf": values}, f"{path}[*]")
         if self.is_never(value):  # no extra key can have a valid value: an empty object
             return self._finish(self.dialect.object_node({}), schema, "object"), IDENTITY
@@ -584,12 +678,14 @@ class _Walker:
         names = [f"item_{i}" for i in range(len(prefix))]
         props: dict[str, Any] = {}
         codecs: list[Codec] = []
+        absent: set[int] = set()
         for index, (name, sub) in enumerate(zip(names, prefix, strict=True)):
             compiled, codec = self.node(sub, f"{path}[{index}]")
             if self.is_never(compiled):
                 self.reasons.append(f"{path}[{index}]: no value satisfies this tuple position")
             if index >= minimum and not self._accepts_null(compiled):
                 compiled = self.dialect.nullable(compiled)
+                absent.add(index)
             props[name] = compiled
             codecs.append(codec)
         rest: Codec | None = None
@@ -600,7 +696,9 @@ class _Walker:
         notes = ["a tuple, written as an object with one property per position"]
         notes += [n for n in self._leftovers(schema, "array", {}) if not n.startswith(("at least", "at most"))]
         kept = {k: v for k, v in node.items() if k in self.dialect.keywords}
-        return _add_description(kept, schema, notes), TupleCodec(names, codecs, min(minimum, len(prefix)), rest)
+        return _add_description(kept, schema, notes), TupleCodec(
+            names, codecs, min(minimum, len(prefix)), rest, frozenset(absent)
+        )
 
     def _accepts_null(self, node: dict[str, Any], depth: int = 0) -> bool:
         if depth > 16:
@@ -717,13 +815,41 @@ def compile_json_schema(source: Any, dialect: Dialect) -> CompiledParts:
     if walker.is_never(node):
         walker.reasons.append("$: no value satisfies this schema")
     wrapped = not (node.get("type") == "object" and "properties" in node)
+    key = "value"
     if wrapped:
+        key = _wrapper_key(node, walker.defs)
         value = {k: v for k, v in node.items() if k != "title"}
-        node = dialect.object_node({"value": value})
-        codec = WrapCodec(codec)
+        node = dialect.object_node({key: value})
+        codec = WrapCodec(codec, key)
     if walker.defs:
         node["$defs"] = walker.defs
     reasons = [*walker.reasons, *_check_limits(node, dialect)]
     identity = is_identity(codec, walker.codecs)
     except_nulls = is_identity(codec, walker.codecs, except_nulls=True)
-    return CompiledParts(node, codec, walker.codecs, wrapped, identity, except_nulls, reasons, walker.notes)
+    return CompiledParts(
+        node, codec, walker.codecs, wrapped, identity, except_nulls, reasons, walker.notes, wrapper_key=key
+    )
+
+
+#: the keys a non-object root is wrapped in, in order of preference: the first that no object the root
+#: may be has as a property (so that a wrapper is never mistaken for a member, nor a member for it)
+_WRAPPER_KEYS = ("value", "result", "answer", "output")
+
+
+def _wrapper_key(node: dict[str, Any], defs: dict[str, dict[str, Any]]) -> str:
+    """The key to wrap compiled root `node` in: one that none of the objects it may be has."""
+    taken: set[str] = set()
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        ref = current.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if name not in seen and name in defs:
+                seen.add(name)
+                stack.append(defs[name])
+            continue
+        taken.update(_dict(current.get("properties")))
+        stack.extend(b for b in current.get("anyOf", ()) if isinstance(b, dict))
+    candidates = (*_WRAPPER_KEYS, *(f"value_{n}" for n in range(2, len(taken) + 3)))
+    return next(k for k in candidates if k not in taken)

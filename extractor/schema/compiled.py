@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -22,7 +23,7 @@ from .._jsonpath import format_path
 from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompileError
 from ..output.align import AlignHints
 from ..output.limits import cap_error, check_depth, too_deep
-from ..output.read import read_answer
+from ..output.read import read_answer, read_partial
 from ..output.repairs import Repair, RepairKind
 from ._check import check_json_schema
 from ._numbers import ALL_KINDS, NumberView, ScalarStrings
@@ -87,7 +88,9 @@ def _python_regex(pattern: str) -> str | None:
     # named groups become plain groups: jsonschema joins patternProperties keys with "|", and
     # Python refuses a group name twice
     plain = re.sub(r"\(\?P?<(?![=!])[A-Za-z_][A-Za-z0-9_]*>", "(?:", pattern) if "\\k<" not in pattern else pattern
-    for candidate in (plain, re.sub(r"\(\?<(?![=!])", "(?P<", pattern)):
+    named = re.sub(r"\(\?<(?![=!])", "(?P<", pattern)
+    named = re.sub(r"(?<!\\)((?:\\\\)*)\\k<([A-Za-z_][A-Za-z0-9_]*)>", r"\1(?P=\2)", named)  # \k<name>
+    for candidate in (plain, named):
         try:
             re.compile(candidate)
         except (re.error, OverflowError, RecursionError):
@@ -174,7 +177,8 @@ class CompiledSchema(Generic[T]):
 
     - `json_schema`: the dict to send as `response_format.json_schema.schema`;
     - `name`: a valid schema name; `strict`: whether `json_schema` fits the dialect's strict subset
-      (`reason` says why not); `wrapped`: a non-object root sent as `{"value": ...}`;
+      (`reason` says why not); `wrapped`: a non-object root sent as `{"value": ...}` (`wrapper_key`:
+      "value", or another key when an object the root may be has a property "value");
     - `validate(obj)`: a decoded answer back to the user's shape, validated (pydantic for a type,
       `jsonschema` with format checking against the original for a dict);
     - `encode(value)`: the inverse of `validate`, for few-shot examples and tests.
@@ -184,6 +188,7 @@ class CompiledSchema(Generic[T]):
         self.source = source
         self.dialect = dialect
         self._adapter: pydantic.TypeAdapter[T] | None = None
+        self._context: dict[str, Any] | None = None  # for pydantic validators (`with_context`)
         validation_notes: list[str] = []
         if isinstance(source, dict | bool):
             original: Any = source
@@ -216,6 +221,7 @@ class CompiledSchema(Generic[T]):
         self.json_schema: dict[str, Any] = parts.schema
         self.codec: Codec = parts.codec
         self.wrapped = parts.wrapped
+        self.wrapper_key: str | None = parts.wrapper_key if parts.wrapped else None
         self.identity = parts.identity
         # pydantic may read answers directly when the compiled shape is the user's but for nulls (in
         # strict mode, so that it takes no number or boolean written as a string; strict mode takes a
@@ -228,6 +234,15 @@ class CompiledSchema(Generic[T]):
         self.name = _schema_name(source, original if isinstance(original, dict) else {})
         self._hints = AlignHints(aliases=self.aliases, json_string=_is_json_string)
         self._known_keys = frozenset(_property_names(self.json_schema))
+
+    def with_context(self, context: Mapping[str, Any] | None) -> CompiledSchema[T]:
+        """This schema validating with `context`, given to pydantic validators as `info.context` (a JSON
+        Schema has no validators to give it to); everything else is shared. No context: this schema."""
+        if not context:
+            return self
+        bound = copy.copy(self)
+        bound._context = dict(context)
+        return bound
 
     @property
     def reason(self) -> str | None:
@@ -270,7 +285,7 @@ class CompiledSchema(Generic[T]):
         through `parse` or `validate`, which read numbers written as strings by the library's rule."""
         if self._adapter is not None:
             try:
-                return self._adapter.validate_json(pydantic_core.to_json(value))
+                return self._adapter.validate_json(pydantic_core.to_json(value), context=self._context)
             except pydantic.ValidationError as exc:
                 raise self._pydantic_error(exc) from None
             except pydantic_core.PydanticSerializationError as exc:
@@ -299,7 +314,7 @@ class CompiledSchema(Generic[T]):
         adapter = self._adapter
         if adapter is not None and self._decimal_keys is not None and not self._decimal_strings(value):
             try:
-                return adapter.validate_json(pydantic_core.to_json(value), strict=True), []
+                return adapter.validate_json(pydantic_core.to_json(value), strict=True, context=self._context), []
             except (pydantic.ValidationError, pydantic_core.PydanticSerializationError):
                 pass  # invalid, or only in strict mode: walked, then judged in lax mode
         if adapter is None:
@@ -349,7 +364,7 @@ class CompiledSchema(Generic[T]):
             screened = not self._decimal_strings(parsed)
         if self._direct is not None and (screened or not self._decimal_keys):
             try:
-                return self._direct.validate_json(text, strict=self._scalars is not None)
+                return self._direct.validate_json(text, strict=self._scalars is not None, context=self._context)
             except pydantic.ValidationError:
                 pass  # invalid, or only in strict mode: judged the long way
         if parsed is None:
@@ -429,9 +444,8 @@ class CompiledSchema(Generic[T]):
         every field optional, a cut-off string or list closed, nothing validated (user validators do
         not run on partial values). None while no JSON value has begun, and for an answer that cannot
         be read (one nested deeper than `limits.MAX_DEPTH` levels)."""
-        text = _UNFINISHED_NUMBER.sub("", text)  # "12" may still become "125": not shown until it ends
         try:
-            reading = read_answer(text, self.json_schema, self._hints, allow_partial=True)
+            reading = read_partial(text, self.json_schema, self._hints)  # "12" may go on: shown once it ends
             return self.decode(reading.value)
         except (OutputError, RecursionError):
             return None
@@ -527,9 +541,6 @@ def _property_names(schema: Any) -> set[str]:
             stack.extend(node)
     return names
 
-
-#: a number (or true/false/null) at the very end of a text still being written
-_UNFINISHED_NUMBER = re.compile(r"(?<=[:\[,\s])\s*(?:-?[0-9][0-9.eE+-]*|-|t|tr|tru|f|fa|fal|fals|n|nu|nul)$")
 
 #: kinds of scalar strings converted: none (the value as it is), a decimal's text only, all of them
 _NOTHING: frozenset[str] = frozenset()
@@ -645,13 +656,22 @@ _LOCK = threading.Lock()
 
 
 def _cache_key(schema: Any, dialect: Dialect) -> Any:
-    if isinstance(schema, dict | bool):
-        return ("json", json.dumps(schema, sort_keys=True, default=str), dialect.name)
+    """What tells compiled schemas apart, orders included: `Union[A, B] == Union[B, A]` and `Literal` and
+    dict equality ignore the order of members, values and keys, which the compiled schema keeps (the
+    order properties are written in, the members pydantic tries first). None: not cached."""
     try:
-        hash(schema)
-    except TypeError:
+        if isinstance(schema, dict | bool):
+            return ("json", json.dumps(schema, default=str), type(dialect), dialect.name)
+        return ("type", _type_key(schema), type(dialect), dialect.name)
+    except (TypeError, ValueError, RecursionError):  # an unhashable part, a key JSON cannot hold, a cycle
         return None
-    return ("type", schema, dialect.name)
+
+
+def _type_key(tp: Any, depth: int = 0) -> Any:
+    """`tp` with the arguments of every generic in order, each with its Python type (`1` is not `True`)."""
+    args = typing.get_args(tp) if depth < 32 else ()
+    hash(tp)
+    return (tp, type(tp), tuple(_type_key(a, depth + 1) for a in args)) if args else (tp, type(tp))
 
 
 @overload

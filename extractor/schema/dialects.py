@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from ._regex import BACKTRACKING_FEATURES, regex_features
+
 __all__ = ["DIALECTS", "Dialect", "GeminiDialect", "OpenAIStrictDialect", "get_dialect"]
 
 
@@ -27,6 +29,9 @@ class Dialect:
     formats: ClassVar[frozenset[str]] = frozenset(
         {"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"}
     )
+    #: regular-expression features the provider's engine lacks (see `_regex`): a `pattern` that uses
+    #: one is described, not sent (OpenAI answers 400 "regex lookaround is not supported")
+    regex_unsupported: ClassVar[frozenset[str]] = BACKTRACKING_FEATURES
     supports_refs: ClassVar[bool] = True
     #: whether every object must say `additionalProperties: false`
     closed_objects: ClassVar[bool] = True
@@ -48,6 +53,10 @@ class Dialect:
         """A node that accepts exactly `value` (of JSON type `json_type`)."""
         return {"type": json_type, "const": value}
 
+    def regex_problems(self, pattern: str) -> list[str]:
+        """The features `pattern` uses that the provider's regex engine lacks (empty when it can run it)."""
+        return sorted(regex_features(pattern) & self.regex_unsupported)
+
     def violations(self, schema: dict[str, Any]) -> list[str]:
         """Where `schema` leaves this dialect's strict subset (empty when it fits): a check, not a fix."""
         found: list[str] = []
@@ -64,6 +73,9 @@ class Dialect:
                     found.append(f"{path}: keyword {key!r} is outside the subset")
             if "format" in node and node["format"] not in self.formats:
                 found.append(f"{path}: format {node['format']!r} is outside the subset")
+            pattern = node.get("pattern")
+            if isinstance(pattern, str) and self.regex_problems(pattern):
+                found.append(f"{path}: pattern {pattern!r} uses {', '.join(self.regex_problems(pattern))}")
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.removeprefix("#/$defs/") not in defs:
                 found.append(f"{path}: $ref {ref!r} points to no definition")

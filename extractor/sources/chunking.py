@@ -11,7 +11,8 @@ counts a fixed `IMAGE_TOKENS` (configurable per call).
 
 `split_text` cuts at the best boundary in the second half of each window: a page boundary (form
 feed, or the page offsets given), else a blank line, else a sentence end, else whitespace, else
-anywhere. Consecutive chunks overlap a little, and the chunks together cover every character.
+anywhere. Consecutive chunks overlap a little (but not across a cut between pages, which splits
+nothing), and the chunks together cover every character.
 """
 
 from __future__ import annotations
@@ -117,6 +118,12 @@ class _Boundaries:
             [m.end() for m in _SENTENCE.finditer(text)],
         ]
 
+    def is_page(self, offset: int) -> bool:
+        """Whether `offset` is where a page starts."""
+        pages = self.levels[0]
+        i = bisect_right(pages, offset) - 1
+        return i >= 0 and pages[i] == offset
+
     def best(self, text: str, lo: int, hi: int) -> int:
         """The preferred cut in `[lo, hi]`: a page, paragraph or sentence boundary, else after whitespace, else
         `hi`."""
@@ -182,7 +189,8 @@ def split_text(
             hi = start + max_chars
             cut = bounds.best(text, start + max(max_chars // 2, 1), hi)
             spans.append((start, cut))
-            start = max(_overlap_start(text, cut, overlap), start + 1)
+            # a cut between pages splits nothing: the next chunk starts with the page, no overlap needed
+            start = cut if bounds.is_page(cut) else max(_overlap_start(text, cut, overlap), start + 1)
     return [
         Chunk(
             index=i,
@@ -215,28 +223,95 @@ def _fit_tokens(
     return split_text(text, max_chars=min(cap, floor), overlap=overlap, page_offsets=page_offsets)
 
 
+def _page_spans(doc: Document) -> list[tuple[int, int, int]]:
+    """`(page index, start, end)` of each page's stretch of `doc.text` (separators go with the page before)."""
+    starts = [page.char_offset for page in doc.pages]
+    ends = [*starts[1:], len(doc.text)]
+    return [(i, a, b) for i, (a, b) in enumerate(zip(starts, ends, strict=True))]
+
+
+@dataclass
+class _Group:
+    """Consecutive whole pages gathered into one chunk: where their text starts and ends, their numbers
+    and images, and their estimated tokens."""
+
+    start: int
+    end: int
+    pages: list[int]
+    images: list[Image]
+    tokens: int
+
+
+def _by_pages(doc: Document, max_tokens: int, max_chars: int | None, overlap: int, image_tokens: int) -> list[_Group]:
+    """Whole pages grouped while their text and images fit `max_tokens` (and `max_chars`); a page too
+    large alone is split within its text, its images going with its first piece."""
+    groups: list[_Group] = []
+    open_group: _Group | None = None
+    for index, a, b in _page_spans(doc):
+        page = doc.pages[index]
+        images = image_tokens * len(page.images)
+        cost = estimate_tokens(doc.text[a:b]) + images
+        if (
+            open_group is not None
+            and open_group.tokens + cost <= max_tokens
+            and (max_chars is None or b - open_group.start <= max_chars)
+        ):
+            open_group.end = b
+            open_group.pages.append(page.number)
+            open_group.images.extend(page.images)
+            open_group.tokens += cost
+            continue
+        if open_group is not None:
+            groups.append(open_group)
+            open_group = None
+        if cost <= max_tokens and (max_chars is None or b - a <= max_chars):
+            open_group = _Group(a, b, [page.number], list(page.images), cost)
+            continue
+        room = max_tokens - images
+        if room < _MIN_TOKENS:
+            raise ConfigurationError(
+                f"page {page.number} of {doc.name} holds {len(page.images)} image(s) (~{images} tokens): more "
+                f"than one request has room for ({max_tokens} tokens); send fewer or smaller images"
+            )
+        for n, piece in enumerate(_fit_tokens(doc.text[a:b], room, overlap, [(page.number, 0)], max_chars)):
+            piece_images = list(page.images) if n == 0 else []
+            tokens = estimate_tokens(piece.text) + image_tokens * len(piece_images)
+            groups.append(_Group(a + piece.start, a + piece.end, [page.number], piece_images, tokens))
+    if open_group is not None:
+        groups.append(open_group)
+    return groups
+
+
 def chunk_document(
     doc: Document,
     *,
     max_chars: int | None = None,
     max_tokens: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
+    image_tokens: int = IMAGE_TOKENS,
 ) -> list[Chunk]:
-    """`doc.text` in chunks within `max_chars` characters and/or `max_tokens` estimated text tokens, cut at
+    """`doc.text` in chunks within `max_chars` characters and/or `max_tokens` estimated tokens, cut at
     page boundaries first; each chunk lists its pages and carries the images of the pages that start in it.
 
-    Images are not counted against `max_tokens` (a page's images cannot be split): use
-    `Chunk.estimate_tokens()` for a chunk's total.
+    A document with page images and a `max_tokens` is planned by whole pages: each chunk's text and
+    images (`image_tokens` each) fit `max_tokens`, and chunks split between pages (a page too large
+    alone is split within its text). Without images, consecutive chunks overlap by `overlap` characters.
     """
     if max_chars is None and max_tokens is None:
         raise ConfigurationError("chunk_document needs max_chars or max_tokens")
     text = doc.text
     offsets = doc.page_offsets
+    if max_tokens is not None and doc.images:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < _MIN_TOKENS:
+            raise ConfigurationError(f"max_tokens={max_tokens!r}: give at least {_MIN_TOKENS} tokens")
+        return [
+            Chunk(i, text[g.start : g.end], g.start, g.end, tuple(g.pages), tuple(g.images))
+            for i, g in enumerate(_by_pages(doc, max_tokens, max_chars, overlap, image_tokens))
+        ]
     if max_tokens is not None:
         chunks = _fit_tokens(text, max_tokens, overlap, offsets, max_chars)
     else:
-        assert max_chars is not None
-        chunks = split_text(text, max_chars=max_chars, overlap=overlap, page_offsets=offsets)
+        chunks = split_text(text, max_chars=max_chars or 0, overlap=overlap, page_offsets=offsets)
     images: list[list[Image]] = [[] for _ in chunks]
     chunk_starts = [chunk.start for chunk in chunks]
     for page in doc.pages:

@@ -8,11 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .signature import signature_schema
+
 __all__ = ["Mode", "RecordedRequest", "fenced_schema", "requested_schema", "requested_tool"]
 
 Mode = Literal["json_schema", "tools", "json", "prompt"]
 
 _FENCED_JSON = re.compile(r"```json[ \t]*\r?\n(.*?)```", re.DOTALL)
+_FENCED_PLAIN = re.compile(r"```[ \t]*\r?\n(.*?)```", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ def _texts(content: Any) -> list[str]:
 
 
 def fenced_schema(messages: Any) -> dict[str, Any] | None:
-    """The last fenced ```json block holding a JSON object in the system or developer messages, or None."""
+    """The schema shown in the system or developer messages: the last fenced block holding a JSON object
+    (```json) or a type signature (the `json` and `prompt` modes' compact form), or None."""
     found: dict[str, Any] | None = None
     if not isinstance(messages, list):
         return None
@@ -93,6 +97,10 @@ def fenced_schema(messages: Any) -> dict[str, Any] | None:
                     continue
                 if isinstance(value, dict):
                     found = value
+            for block in _FENCED_PLAIN.findall(text):
+                signature = signature_schema(block)
+                if signature is not None:
+                    found = signature
     return found
 
 
