@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--model", default="gemma-3-270m")
     parser.add_argument("--max-chars", type=int, default=1_200)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=1_500, help="max_tokens of each request")
+    parser.add_argument("--retries", type=int, default=1, help="re-asks per chunk")
     args = parser.parse_args()
     rows = [json.loads(line) for line in (EXAMPLES / "expected.jsonl").read_text().splitlines()]
     want = next(r["data"] for r in rows if r["file"] == FILE)
@@ -59,7 +61,8 @@ def main() -> None:
                 mode="json_schema",
                 temperature=0,
                 seed=run,
-                max_tokens=4_096,
+                max_tokens=args.max_tokens,
+                max_retries=args.retries,
                 max_chars=args.max_chars,
                 carry_context=carry,
                 cache=False,

@@ -140,14 +140,14 @@ def llama_server(binary: Path, model: Path, port: int) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def tasks(notes: int, resumes: int) -> list[tuple[str, Any, Any, Any]]:
+def tasks(notes: int, resumes: int, invoices: int = 4) -> list[tuple[str, Any, Any, Any]]:
     """(name, schema, source, expected value or None)."""
     expected = {
         json.loads(line)["file"]: json.loads(line)["data"]
         for line in (EXAMPLES / "invoices" / "expected.jsonl").read_text().splitlines()
     }
     out: list[tuple[str, Any, Any, Any]] = []
-    for path in sorted((EXAMPLES / "invoices").glob("*.pdf")):
+    for path in sorted((EXAMPLES / "invoices").glob("*.pdf"))[:invoices]:
         out.append((path.name, bundled_schema("invoice"), Document.from_path(path), expected.get(path.name)))
     for path in sorted((EXAMPLES / "texts").glob("resume-*"))[:resumes]:
         out.append((path.name, bundled_schema("resume"), Document.from_path(path), None))
@@ -239,12 +239,13 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=4, help="how many of notes.jsonl to run")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--resumes", type=int, default=2, help="how many of the resumes to run")
+    parser.add_argument("--invoices", type=int, default=4, help="how many of the invoices to run")
     parser.add_argument("--max-tokens", type=int, default=1_000, help="max_tokens of each request")
     parser.add_argument("--retries", type=int, default=2, help="re-asks per record")
     args = parser.parse_args()
     binary = args.server or build_server(CACHE)
     model = args.model or find_model(CACHE)
-    work = tasks(args.notes, args.resumes)
+    work = tasks(args.notes, args.resumes, args.invoices)
     with llama_server(binary, model, args.port) as base_url:
         for mode in args.modes.split(","):
             report = run_mode(base_url, mode, work, args.max_tokens, args.retries)

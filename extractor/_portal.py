@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import contextvars
 import threading
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Iterator
@@ -48,7 +49,8 @@ def _portal() -> asyncio.AbstractEventLoop:
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on the shared background loop and wait for its result in this thread.
+    """Run `coro` on the shared background loop and wait for its result in this thread, in a copy of
+    this thread's context (its context variables, such as the current OpenTelemetry span, are seen).
 
     Interrupted while waiting (`KeyboardInterrupt`, or any other exception raised in this thread),
     it cancels the task and waits until the task has ended (at most `CANCEL_WAIT` seconds) before
@@ -70,7 +72,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         for task in tasks:  # `start` ran before: both are called in order on the loop
             task.cancel()
 
-    loop.call_soon_threadsafe(start)
+    loop.call_soon_threadsafe(start, context=contextvars.copy_context())  # the task copies it
     try:
         return outcome.result()
     except BaseException:

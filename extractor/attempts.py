@@ -28,6 +28,7 @@ from .errors import (
 )
 from .models_info import ModelCatalog, ModelInfo
 from .modes import Message, Mode, next_mode
+from .observe import ModeFallback, Watch
 from .output.echo import echoes_schema
 from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema
@@ -61,6 +62,10 @@ class Sent:
     response: ChatResponse
     cached: bool = False
     keep: Callable[[], Awaitable[None]] | None = None
+    #: what the answer cost against its list price (a provider batch's answer: `BATCH_DISCOUNT`)
+    price_factor: float = 1.0
+    #: the answer was obtained another way (a provider batch's), not by a request of this extraction
+    provided: bool = False
 
 
 #: sends one request body for the given mode and attempt number
@@ -145,7 +150,8 @@ class AttemptLoop:
     """Attempts at one extraction until an answer validates or the re-asks run out.
 
     `body(settings, mode, schema, messages)` builds a request; `send` sends it; `keep()` (streaming items) may
-    say which records were already accepted, for a re-ask to keep them.
+    say which records were already accepted, for a re-ask to keep them; `watch` tells the hooks of each
+    attempt, re-ask and mode fallback (`extractor.observe`).
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class AttemptLoop:
         secret: str | None,
         host: str,
         keep: Callable[[], str | None] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.schema = schema
         self.messages = messages
@@ -174,6 +181,7 @@ class AttemptLoop:
         self.secret = secret
         self.host = host
         self.keep = keep
+        self.watch = watch
         self.attempts: list[Attempt] = []
         self.fallbacks: list[str] = []
         self.usage = Usage()
@@ -197,6 +205,8 @@ class AttemptLoop:
             except BadRequestError as exc:
                 fallback = self._fallback(mode, exc)
                 if fallback is not None:
+                    if self.watch is not None:
+                        await self._fell_back(mode.name, fallback.name, exc)
                     mode = fallback
                     continue
                 raise self.annotate(exc) from None
@@ -216,6 +226,8 @@ class AttemptLoop:
                     info.completion_price if info else None,
                 )
             )
+            if sent.price_factor != 1.0:
+                attempt_usage.cost *= sent.price_factor
             self.usage = self.usage + attempt_usage
             message = response.data["choices"][0]["message"]
             attempt = Attempt(
@@ -231,13 +243,19 @@ class AttemptLoop:
             answer = mode.read(message)
             if self.secret and holds_secret(answer.text or answer.refusal or "", self.secret):
                 attempt.problem = "held the API key"
+                if self.watch is not None:
+                    await self._finished(attempt, sent, None)
                 leaked = OutputInvalidError("the answer holds the API key: refused, and not sent back in a re-ask")
                 raise self.annotate(leaked)
             if answer.refusal is not None:
                 attempt.problem = "refused"
+                if self.watch is not None:
+                    await self._finished(attempt, sent, answer.refusal)
                 raise self.annotate(RefusalError(answer.refusal, raw=shorten(answer.text)))
             if finish == "length":
                 attempt.problem = "cut off at max_tokens"
+                if self.watch is not None:
+                    await self._finished(attempt, sent, answer.text)
                 if length_retried:
                     error = OutputTruncatedError(
                         "the answer was cut off by the token limit twice; no record was made",
@@ -246,6 +264,8 @@ class AttemptLoop:
                     raise self.annotate(error)
                 length_retried = True
                 settings = self._more_room(settings, info, answer.text)
+                if self.watch is not None:
+                    await self.watch.reasked(attempt.number, "cut_off", attempt.problem, None)
                 continue
             try:
                 parsed = self.schema.parse_result(answer.text or "")
@@ -254,15 +274,21 @@ class AttemptLoop:
                 problem: OutputError = _schema_echo(answer.text) if echo else exc
                 attempt.problem = shorten(problem.message, 300)
                 last_error, last_raw = problem, answer.text
+                if self.watch is not None:
+                    await self._finished(attempt, sent, answer.text, problem.repairs)
                 if reasks >= settings.max_retries:
                     break
                 reasks += 1
+                if self.watch is not None:
+                    await self.watch.reasked(attempt.number, "invalid", attempt.problem or "", problem)
                 log.info("answer %d invalid (%s); asking again", len(self.attempts), attempt.problem)
                 keep = self.keep() if self.keep is not None else None
                 echoed = {**message, "content": shorten(message.get("content"))} if message.get("content") else message
                 feedback = _echo_feedback(self.schema) if echo else _feedback(exc, self.schema, keep)
                 followup = mode.reask(echoed, feedback)  # only the latest failure is kept
                 continue
+            if self.watch is not None:
+                await self._finished(attempt, sent, answer.text, parsed.repairs)
             if sent.keep is not None:
                 await sent.keep()  # only an answer that validated is cached
             return ExtractResult(
@@ -286,6 +312,39 @@ class AttemptLoop:
             repairs=last_error.repairs,
         )
         raise self.annotate(final)
+
+    async def _finished(self, attempt: Attempt, sent: Sent, answer: str | None, repairs: Any = ()) -> None:
+        """Tell the hooks that `attempt` has been read (its problem set, if any)."""
+        if self.watch is None:
+            return
+        await self.watch.attempt_finished(
+            attempt=attempt.number,
+            mode=attempt.mode,
+            problem=attempt.problem,
+            repairs=repairs,
+            cached=sent.cached,
+            provided=sent.provided,
+            usage=attempt.usage,
+            response=sent.response,
+            finish_reason=attempt.finish_reason,
+            answer=answer,
+        )
+
+    async def _fell_back(self, rejected: str, mode: str, exc: BadRequestError) -> None:
+        """Tell the hooks that the endpoint rejected mode `rejected`: the attempt is made again in `mode`."""
+        watch = self.watch
+        if watch is None:
+            return
+        event = ModeFallback(
+            call_id=watch.call_id,
+            input_id=watch.input_id,
+            attempt=len(self.attempts) + 1,
+            chunk=watch.chunk,
+            rejected=rejected,
+            mode=mode,
+            reason=exc.body or str(exc),
+        )
+        await watch.emit(event)
 
     def _fallback(self, mode: Mode, exc: BadRequestError) -> Mode | None:
         """The next mode after a 400 that rejects this one (auto mode only, once)."""

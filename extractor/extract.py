@@ -11,6 +11,7 @@ the results merged; with `evidence=True` every extracted string is looked up in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -48,6 +50,17 @@ from .errors import (
 from .hooks import current_hooks
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
 from .modes import Message, Mode, choose_mode, get_mode, mode_names
+from .observe import (
+    DocumentSplit,
+    ExtractionFailed,
+    ExtractionFinished,
+    ExtractionStarted,
+    Hook,
+    Watch,
+    global_hooks,
+    new_call_id,
+    take_input,
+)
 from .output.incremental import ItemScanner
 from .plan import Part, needs_context, plan_document
 from .prompting import with_examples
@@ -68,6 +81,7 @@ from .transport import ChatResponse, RetryPolicy, Secret, Transport, api_key_for
 __all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor", "ManyOptions", "Partial"]
 
 if TYPE_CHECKING:
+    from .batch.provider import ProviderBatch
     from .batch.runner import BatchResult
 
 log = logging.getLogger("extractor")
@@ -86,6 +100,14 @@ _ROUTING = ("reasoning", "provider", "plugins")
 #: what to extract from: a text, a `Document`, an `Image`, a file path, a list of these (sent in order),
 #: or a list of chat messages (sent as they are)
 Source = str | os.PathLike[str] | Document | Any
+
+#: answers a first request obtained another way (a provider batch): the answer, or None to send it
+FirstAnswer = Callable[[dict[str, Any]], Awaitable[Sent | None]]
+
+
+class _Captured(Exception):
+    """Stops an extraction at its first request (`arequests`); never seen outside this module."""
+
 
 #: hears the answer's text piece by piece while it streams; the key changes when a new stream starts
 Listener = Callable[[str, tuple[int, int]], None]
@@ -113,7 +135,7 @@ class Extractor:
     `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` for openrouter.ai or `$OPENAI_API_KEY` for
     api.openai.com (a provider's variable never goes to another host).
     Sampling, reasoning, routing and plugin options given here are defaults for every call;
-    each call may override them.
+    each call may override them. `hooks`: callables told of every call's events (`extractor.observe`).
     """
 
     def __init__(
@@ -152,6 +174,7 @@ class Extractor:
         http_backend: str = "aiohttp",
         http_transport: httpx.AsyncBaseTransport | None = None,
         cache: bool | str | Path | ResponseCache | None = None,
+        hooks: Iterable[Hook] | None = None,
     ) -> None:
         self.base_url = (base_url or os.environ.get("EXTRACTOR_BASE_URL") or OPENROUTER_BASE_URL).rstrip("/")
         key = api_key_for(self.base_url, api_key)
@@ -205,6 +228,7 @@ class Extractor:
         self._cache_folder = folder
         self._catalog = ModelCatalog(self._transport, cache_dir=folder)
         self._cache = open_cache(cache, folder)
+        self._hooks: tuple[Hook, ...] = tuple(hooks or ())
         at_portal_exit(self._transport)
 
     @property
@@ -216,6 +240,28 @@ class Extractor:
     def max_retries(self) -> int:
         """How many times calls re-ask an invalid answer unless they say otherwise."""
         return self._settings.max_retries
+
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        """The hooks told of every call's events (`extractor.observe`), in the order they are called."""
+        return self._hooks
+
+    def add_hook(self, hook: Hook) -> None:
+        """Call `hook` with the events of every call of this extractor (`extractor.observe`): a callable
+        taking one event, sync or async; one that raises is logged and never breaks the extraction."""
+        self._hooks = (*self._hooks, hook)
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Stop calling `hook` (nothing happens when it was not added)."""
+        self._hooks = tuple(h for h in self._hooks if h is not hook)
+
+    def _observers(self, extra: Iterable[Hook] | None = None) -> tuple[Hook, ...]:
+        """Every hook a call with `extra` (its `hooks=` option) tells: this extractor's, the call's, the global ones."""
+        found = self._hooks
+        if extra:
+            found = (*found, *extra)
+        glob = global_hooks()
+        return (*found, *glob) if glob else found
 
     def __repr__(self) -> str:
         return (
@@ -243,16 +289,36 @@ class Extractor:
 
     @overload
     async def aextract_result(
-        self, schema: type[T], source: Source, **options: Unpack[CallOptions]
+        self, schema: type[T], source: Source, *, answered: FirstAnswer | None = None, **options: Unpack[CallOptions]
     ) -> ExtractResult[T]: ...
     @overload
     async def aextract_result(
-        self, schema: Any, source: Source, **options: Unpack[CallOptions]
+        self, schema: Any, source: Source, *, answered: FirstAnswer | None = None, **options: Unpack[CallOptions]
     ) -> ExtractResult[Any]: ...
-    async def aextract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
+    async def aextract_result(
+        self, schema: Any, source: Source, *, answered: FirstAnswer | None = None, **options: Unpack[CallOptions]
+    ) -> ExtractResult[Any]:
         """The value with everything about how it was obtained: attempts, repairs, usage, cost; for a
-        long document the chunks and where each value came from; with `evidence=True`, the evidence."""
-        return await self._extract(compile_schema(schema), source, self._settings.merged(options))
+        long document the chunks and where each value came from; with `evidence=True`, the evidence.
+
+        `answered`: an answer obtained another way (a provider batch's) for the first request: given the
+        request body, it returns the answer (`Sent`) when it answers exactly that request, else None
+        (the request is then sent). Re-asks are sent as usual."""
+        return await self._extract(compile_schema(schema), source, self._settings.merged(options), first=answered)
+
+    async def arequests(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> list[dict[str, Any]]:
+        """The bodies of the first requests a call would send for `source` (one, or one per chunk of a long
+        document), built exactly as the call builds them; nothing is sent to chat completions."""
+        captured: list[dict[str, Any]] = []
+
+        async def capture(body: dict[str, Any]) -> Sent | None:
+            captured.append(body)
+            raise _Captured
+
+        with contextlib.suppress(_Captured):
+            settings = self._settings.merged(options)
+            await self._extract(compile_schema(schema), source, settings, first=capture, observed=False)
+        return captured
 
     async def _extract(
         self,
@@ -262,11 +328,48 @@ class Extractor:
         listen: Listener | None = None,
         *,
         keep: Callable[[], str | None] | None = None,
+        first: FirstAnswer | None = None,
+        observed: bool = True,
     ) -> ExtractResult[Any]:
-        """One extraction from any source; `listen` (streaming) hears the answer's text as it arrives.
+        """One extraction from any source; `listen` (streaming) hears the answer's text as it arrives;
+        `first` may answer the first request of each conversation (see `aextract_result`). The hooks
+        (unless not `observed`) hear of its start and end, and of everything between."""
+        hooks = self._observers(settings.hooks) if observed else ()
+        if not hooks:
+            return await self._extract_now(compiled, source, settings, listen, keep, first, None)
+        identity = take_input()
+        call_id, input_id = identity if identity is not None else (new_call_id(), None)
+        watch = Watch(hooks, call_id, input_id, self._secret.get() if self._secret else None)
+        started = ExtractionStarted(
+            call_id=call_id,
+            input_id=input_id,
+            schema=compiled.name,
+            model=settings.model,
+            mode=settings.mode,
+            host=self._transport.host.rpartition("@")[2],  # never credentials written into the URL
+            stream=listen is not None,
+        )
+        await watch.emit(started)
+        try:
+            result = await self._extract_now(compiled, source, settings, listen, keep, first, watch)
+        except BaseException as exc:
+            await watch.emit(ExtractionFailed(call_id=call_id, input_id=input_id, error=exc))
+            raise
+        await watch.emit(ExtractionFinished(call_id=call_id, input_id=input_id, result=result))
+        return result
 
-        With `evidence`, the texts to look values up in are read first (a source with no text at all
-        fails before anything is sent), and the lookup runs off the event loop."""
+    async def _extract_now(
+        self,
+        compiled: CompiledSchema[Any],
+        source: Source,
+        settings: Settings,
+        listen: Listener | None,
+        keep: Callable[[], str | None] | None,
+        first: FirstAnswer | None,
+        watch: Watch | None,
+    ) -> ExtractResult[Any]:
+        """`_extract`'s work. With `evidence`, the texts to look values up in are read first (a source with
+        no text at all fails before anything is sent), and the lookup runs off the event loop."""
         self.check_key()
         settings = settings.prepared(compiled)  # instructions filled, examples checked: before any request
         compiled = compiled.with_context(settings.context)
@@ -275,12 +378,14 @@ class Extractor:
         if settings.evidence:
             texts = await asyncio.to_thread(evidence_texts, document if document is not None else source)
         if _is_messages(source):
-            result = await self._run(compiled, self._messages(source, settings), settings, listen, keep)
+            messages = self._messages(source, settings)
+            result = await self._run(compiled, messages, settings, listen, keep, first, watch)
         elif document is None:  # images, or a list of several sources: sent whole, in order
             parts = await asyncio.to_thread(to_parts, source)
-            result = await self._run(compiled, self._messages(parts, settings), settings, listen, keep)
+            messages = self._messages(parts, settings)
+            result = await self._run(compiled, messages, settings, listen, keep, first, watch)
         else:
-            result = await self._extract_document(compiled, document, settings, listen, keep)
+            result = await self._extract_document(compiled, document, settings, listen, keep, first, watch)
         if texts is not None:
             result.evidence = await asyncio.to_thread(find_evidence_in, compiled.dump(result.value), texts)
         return result
@@ -292,22 +397,37 @@ class Extractor:
         settings: Settings,
         listen: Listener | None,
         keep: Callable[[], str | None] | None,
+        first: FirstAnswer | None,
+        watch: Watch | None,
     ) -> ExtractResult[Any]:
         """One document: sent as a file (`pdf_engine`), whole, or in chunks merged back."""
         if settings.pdf_engine is not None and document.kind == "pdf" and document.data is not None:
             plugins = [*(settings.params.get("plugins") or []), file_parser_plugin(settings.pdf_engine)]
             file_settings = settings.merged({"plugins": plugins})
             messages = self._messages([document.as_file_part()], file_settings)
-            return await self._run(compiled, messages, file_settings, listen, keep)
+            return await self._run(compiled, messages, file_settings, listen, keep, first, watch)
         part_schema_ = part_schema(compiled)
         parts = await self._plan(document, part_schema_, settings)
         if parts:  # a document in parts is not streamed: its value exists only once they are merged
+            if watch is not None:
+                spans = tuple((p.chunk.start, p.chunk.end) for p in parts)
+                split = DocumentSplit(
+                    call_id=watch.call_id,
+                    input_id=watch.input_id,
+                    document=document.name,
+                    characters=len(document.text),
+                    chunks=spans,
+                )
+                await watch.emit(split)
 
             async def run(part: Part) -> ExtractResult[Any]:
-                return await self._run(part_schema_.compiled, self._messages(part.to_parts(), settings), settings)
+                messages = self._messages(part.to_parts(), settings)
+                chunk_watch = watch.at_chunk(part.chunk.index) if watch is not None else None
+                return await self._run(part_schema_.compiled, messages, settings, first=first, watch=chunk_watch)
 
             return await extract_parts(run, part_schema_, document, parts, settings, self._annotate)
-        return await self._run(compiled, self._messages(document.to_parts(), settings), settings, listen, keep)
+        messages = self._messages(document.to_parts(), settings)
+        return await self._run(compiled, messages, settings, listen, keep, first, watch)
 
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """Sync `aextract_result`."""
@@ -471,6 +591,41 @@ class Extractor:
         """Sync `aextract_many`: an iterator of results, as they finish."""
         return iterate_sync(self.aextract_many(schema, sources, **options))
 
+    async def asubmit_batch(
+        self,
+        schema: Any,
+        sources: Iterable[Any],
+        *,
+        state: str | os.PathLike[str],
+        max_cost: float | None = None,
+        **options: Unpack[CallOptions],
+    ) -> ProviderBatch:
+        """Send `sources` through the provider's batch API (about half the price; answers within 24 hours)
+        and return the handle: `await handle.refresh()` (the batches' status), `await handle.wait()`,
+        `handle.results()` (one `BatchResult` per source, read and validated like `extract_many`'s,
+        re-asked synchronously when invalid), `await handle.cancel()`. `state`: the file that makes it
+        resumable: called again with the same `state`, nothing is submitted twice. Sources as for
+        `extract_many`."""
+        from .batch.provider import ProviderBatch
+        from .batch.runner import as_items
+
+        job = ProviderBatch(self, schema, Path(state), options=dict(options), max_cost=max_cost)
+        job.items = as_items(sources)
+        await job.submit(job.items)
+        return job
+
+    def submit_batch(
+        self,
+        schema: Any,
+        sources: Iterable[Any],
+        *,
+        state: str | os.PathLike[str],
+        max_cost: float | None = None,
+        **options: Unpack[CallOptions],
+    ) -> ProviderBatch:
+        """Sync `asubmit_batch` (the handle's `status()` and `collect()` are sync too)."""
+        return run_sync(self.asubmit_batch(schema, sources, state=state, max_cost=max_cost, **options))
+
     async def model_info(self, model: str | None = None) -> ModelInfo:
         """What the endpoint says about `model` (default: this extractor's): limits, prices, parameters."""
         return await self._catalog.info(model or self._settings.model)
@@ -565,12 +720,20 @@ class Extractor:
         settings: Settings,
         listen: Listener | None = None,
         keep: Callable[[], str | None] | None = None,
+        first: FirstAnswer | None = None,
+        watch: Watch | None = None,
     ) -> ExtractResult[Any]:
-        """The attempt loop (`extractor.attempts`) for one conversation, sending with `_send`."""
+        """The attempt loop (`extractor.attempts`) for one conversation, sending with `_send` (the first
+        request answered by `first` when it can); `watch` tells the hooks what happens."""
         mode, auto = await self._mode(settings)
 
         async def send(body: dict[str, Any], mode: Mode, attempt: int) -> Sent:
-            return await self._send(body, mode, listen, attempt)
+            if first is not None and attempt == 1:
+                sent = await first(body)
+                if sent is not None:
+                    sent.provided = True
+                    return sent
+            return await self._send(body, mode, listen, attempt, watch)
 
         loop = AttemptLoop(
             schema=schema,
@@ -584,10 +747,13 @@ class Extractor:
             secret=self._secret.get() if self._secret else None,
             host=self._transport.host,
             keep=keep,
+            watch=watch,
         )
         return await loop.run()
 
-    async def _send(self, body: dict[str, Any], mode: Mode, listen: Listener | None, attempt: int) -> Sent:
+    async def _send(
+        self, body: dict[str, Any], mode: Mode, listen: Listener | None, attempt: int, watch: Watch | None = None
+    ) -> Sent:
         """The answer to `body`: from the run's (or this extractor's) response cache, else from the
         endpoint, streamed when someone `listen`s (told each piece of the answer's text, with a key that
         changes whenever a new stream starts over). A fresh answer is cached only when `keep()` is
@@ -600,15 +766,16 @@ class Extractor:
             if listen is not None:
                 listen(mode.read(stored["choices"][0]["message"]).text or "", (attempt, 0))
             return Sent(ChatResponse(stored, 0.0), cached=True)
+        requests = watch.request(attempt, mode.name) if watch is not None else None
         if listen is None:
-            response = await self._transport.chat(body)
+            response = await self._transport.chat(body, requests)
         else:
 
             def on_piece(kind: str, piece: str, stream: int) -> None:
                 if kind == mode.stream_field:
                     listen(piece, (attempt, stream))
 
-            response = await self._transport.stream_chat(body, on_piece)
+            response = await self._transport.stream_chat(body, on_piece, requests)
         if cache is None or key is None:
             return Sent(response)
         store, secret = cache, self._secret

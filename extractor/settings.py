@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from typing_extensions import TypedDict
 
 from .errors import ConfigurationError
+from .observe import Hook
 from .prompting import Example, fill_instructions, prepare_examples
 from .schema import CompiledSchema
 
@@ -21,7 +22,7 @@ __all__ = ["BATCH_OPTIONS", "CallOptions", "ManyOptions", "Settings"]
 
 #: the options that shape the extraction itself rather than the request body
 _LOCAL_OPTIONS = ("model", "mode", "max_retries", "instructions", "evidence", "max_chars", "max_tokens_per_request",
-                  "merge", "on_conflict", "carry_context", "pdf_engine", "context", "examples")  # fmt: skip
+                  "merge", "on_conflict", "carry_context", "pdf_engine", "context", "examples", "hooks")  # fmt: skip
 _ON_CONFLICT = ("first", "fail")
 
 
@@ -52,6 +53,8 @@ class CallOptions(TypedDict, total=False):
     pdf_engine: str | None
     context: Mapping[str, Any] | None
     examples: Sequence[tuple[Any, Any]] | None
+    #: hooks told of this call's events, after the extractor's own (`extractor.observe`)
+    hooks: Sequence[Hook] | None
 
 
 class ManyOptions(CallOptions, total=False):
@@ -97,6 +100,8 @@ class Settings:
     examples: Sequence[tuple[Any, Any]] | None = None
     #: the examples checked against the call's schema and encoded (`extractor.prompting`)
     shots: tuple[Example, ...] = ()
+    #: the call's own hooks (`extractor.observe`), besides the extractor's
+    hooks: Sequence[Hook] | None = None
 
     def merged(self, options: Mapping[str, Any]) -> Settings:
         unknown = set(options) - set(CallOptions.__annotations__)

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -51,6 +51,9 @@ from .errors import (
 from .hooks import RunHooks, current_hooks
 from .sse import StreamAssembler, parse_sse_line
 
+if TYPE_CHECKING:
+    from .observe import RequestWatch
+
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ChatResponse", "RetryPolicy", "Secret", "Transport", "api_key_for", "redact"]
 
 log = logging.getLogger("extractor")
@@ -59,6 +62,8 @@ R = TypeVar("R")
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 524, 529})
 #: the largest answer read (decompressed), by default
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: The largest file `download` reads (a provider batch's output file: 50,000 answers fit well within it).
+FILE_LIMIT = 2 * 1024 * 1024 * 1024
 #: attempts of one call that may run out of time once connected (the endpoint may be working on each)
 MAX_ANSWER_TIMEOUTS = 2
 #: the shortest run of a key's characters that `redact` removes (a key shorter than this: only whole)
@@ -552,9 +557,10 @@ class Transport:
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("transient failure (%s); retry %d in %.1f s", exc, state.attempt_number, wait)
 
-    async def _retried(self, once: Callable[[_Call], Awaitable[R]]) -> R:
+    async def _retried(self, once: Callable[[_Call], Awaitable[R]], watch: RequestWatch | None = None) -> R:
         """`once(call)`, tried again after transient failures as the retry policy says; `call` keeps
-        count of the attempts that ran out of time once connected, and stops the retries at the second."""
+        count of the attempts that ran out of time once connected, and stops the retries at the second.
+        `watch` hears of each retry (`Retried`) before its wait."""
         call = _Call()
         try:
             return await once(call)  # the common case, without the retry machinery
@@ -562,12 +568,25 @@ class Transport:
             if not call.retryable(first) or self.retry.attempts <= 1:
                 raise
             failed: APIError | None = first
+        options: dict[str, Any] = {"before_sleep": self._log_retry}
+        if watch is not None:
+            pending: list[BaseException | None] = []
+
+            def before_sleep(state: RetryCallState) -> None:
+                self._log_retry(state)
+                pending.append(state.outcome.exception() if state.outcome else None)
+
+            async def sleep(seconds: float) -> None:
+                await watch.retrying(pending.pop() if pending else None, seconds)
+                await asyncio.sleep(seconds)
+
+            options = {"before_sleep": before_sleep, "sleep": sleep}
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.attempts),
             wait=self._wait,
             retry=retry_if_exception(call.retryable),
-            before_sleep=self._log_retry,
             reraise=True,
+            **options,
         )
         async for attempt in retrying:
             with attempt:
@@ -577,20 +596,33 @@ class Transport:
                 return await once(call)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def _once(self, method: str, path: str, body: Any | None, call: _Call) -> tuple[Any, float]:
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        body: Any | None,
+        call: _Call,
+        *,
+        upload: tuple[Mapping[str, str], tuple[str, bytes, str]] | None = None,
+        raw_answer: bool = False,
+    ) -> tuple[Any, float]:
+        """One exchange: `body` sent as JSON (bytes: as they are), or `upload` (form fields and one file) as
+        multipart; the answer parsed as JSON, or its bytes as they are (`raw_answer`)."""
         client = self._client()
-        if body is None:
+        if upload is not None:
+            fields, file = upload
+            request = client.build_request(method, self._url(path), data=dict(fields), files={"file": file})
+        elif body is None:
             request = client.build_request(method, self._url(path))
         else:
-            request = client.build_request(
-                method, self._url(path), content=pydantic_core.to_json(body), headers=_JSON_HEADERS
-            )
+            content = body if isinstance(body, bytes) else pydantic_core.to_json(body)
+            request = client.build_request(method, self._url(path), content=content, headers=_JSON_HEADERS)
         started = time.perf_counter()
         try:
             with _Deadline(self.timeout):  # the whole exchange: connection, request, the whole answer
                 response = await client.send(request, stream=True)
                 try:
-                    raw = await self._read(response)
+                    raw = await self._read(response, FILE_LIMIT if raw_answer else None)
                 finally:
                     await response.aclose()
         except httpx.HTTPError as exc:
@@ -599,11 +631,13 @@ class Transport:
             raise self._answer_timeout(call) from None
         elapsed = time.perf_counter() - started
         try:
-            data = json.loads(raw) if raw else None
+            data = json.loads(raw) if raw and not (raw_answer and response.status_code < 400) else None
         except ValueError:
             data = None
         if response.status_code >= 400:
             raise self._status_error(response, data, raw)
+        if raw_answer:
+            return raw, elapsed
         if data is None:
             excerpt = redact(raw[:200].decode("utf-8", "replace"), self._key)
             raise TransientResponseError(
@@ -611,20 +645,20 @@ class Transport:
             )
         return data, elapsed
 
-    async def _read(self, response: httpx.Response) -> bytes:
+    async def _read(self, response: httpx.Response, limit: int | None = None) -> bytes:
         """The body of `response`, decompressed; `ResponseTooLargeError` past `max_response_bytes`."""
         parts: list[bytes] = []
         size = 0
         async for part in response.aiter_bytes():
             size += len(part)
-            if size > self.max_response_bytes:
-                raise self._too_large(response)
+            if size > (limit or self.max_response_bytes):
+                raise self._too_large(response, limit)
             parts.append(part)
         return b"".join(parts)
 
-    def _too_large(self, response: httpx.Response) -> ResponseTooLargeError:
+    def _too_large(self, response: httpx.Response, limit: int | None = None) -> ResponseTooLargeError:
         return ResponseTooLargeError(
-            f"the answer from {self.host} is larger than {_size(self.max_response_bytes)}: stopped reading",
+            f"the answer from {self.host} is larger than {_size(limit or self.max_response_bytes)}: stopped reading",
             status=response.status_code,
         )
 
@@ -675,8 +709,11 @@ class Transport:
             retry_after=_retry_after(response.headers),
         )
 
-    async def chat(self, body: Mapping[str, Any]) -> ChatResponse:
-        """POST /chat/completions; a 200 carrying an error (or no choices) counts as transient."""
+    async def chat(self, body: Mapping[str, Any], watch: RequestWatch | None = None) -> ChatResponse:
+        """POST /chat/completions; a 200 carrying an error (or no choices) counts as transient. `watch`
+        hears of each request and its answer (`RequestSent`, `ResponseReceived`) and of each retry."""
+        if watch is not None:
+            return await self._watched_chat(body, watch)
 
         async def once(call: _Call) -> ChatResponse:
             hooks = current_hooks()
@@ -696,14 +733,46 @@ class Transport:
 
         return await self._retried(once)
 
-    async def stream_chat(self, body: Mapping[str, Any], on_piece: Callable[[str, str, int], None]) -> ChatResponse:
+    async def _watched_chat(self, body: Mapping[str, Any], watch: RequestWatch) -> ChatResponse:
+        """`chat`, telling `watch` of each request, answer and retry."""
+        content = pydantic_core.to_json(dict(body))
+
+        async def once(call: _Call) -> ChatResponse:
+            hooks = current_hooks()
+            if hooks is not None:
+                await hooks.before_request(body)
+            await watch.sent(body, len(content))
+            started = time.perf_counter()
+            try:
+                data, elapsed = await self._once("POST", "chat/completions", content, call)
+            except APIError as exc:
+                if hooks is not None:
+                    hooks.after_response(exc.status, None)
+                await watch.received(exc.status, time.perf_counter() - started, error=exc)
+                raise
+            if hooks is not None:
+                usage = data.get("usage") if isinstance(data, Mapping) else None
+                hooks.after_response(200, usage if isinstance(usage, Mapping) else None)
+            try:
+                _check_body(data, self.host, self._key)
+            except TransientResponseError as exc:
+                await watch.received(200, elapsed, data, exc)
+                raise
+            await watch.received(200, elapsed, data)
+            return ChatResponse(data, elapsed)
+
+        return await self._retried(once, watch)
+
+    async def stream_chat(
+        self, body: Mapping[str, Any], on_piece: Callable[[str, str, int], None], watch: RequestWatch | None = None
+    ) -> ChatResponse:
         """POST /chat/completions with `"stream": true`, reading the server-sent events.
 
         `on_piece(kind, text, attempt)` hears every text piece as it arrives (kind: content, refusal,
         reasoning or arguments). A stream that breaks off (a dropped connection, an error chunk, an
         end without the answer's end) is a transient failure, retried from the start: `attempt`
         then counts up. The whole stream must arrive within `timeout`. Returns the assembled
-        completion, shaped like a non-streamed one.
+        completion, shaped like a non-streamed one. `watch` hears of each request, answer and retry.
         """
         tries = 0
 
@@ -716,21 +785,31 @@ class Transport:
                 await hooks.before_request(body)
             assembler = StreamAssembler(lambda kind, piece: on_piece(kind, piece, attempt))
             content = pydantic_core.to_json({**body, "stream": True})
+            if watch is not None:
+                await watch.sent(body, len(content), stream=True)
             started = time.perf_counter()
             try:
-                with _Deadline(self.timeout):
-                    await self._read_stream(content, assembler, hooks)
-            except httpx.HTTPError as exc:
-                raise self._connection_error(exc, call) from None
-            except _Expired:
-                raise self._answer_timeout(call) from None
-            if not assembler.done and assembler.finish_reason is None:
-                raise APIConnectionError(f"the stream from {self.host} ended before the answer did")
+                try:
+                    with _Deadline(self.timeout):
+                        await self._read_stream(content, assembler, hooks)
+                except httpx.HTTPError as exc:
+                    raise self._connection_error(exc, call) from None
+                except _Expired:
+                    raise self._answer_timeout(call) from None
+                if not assembler.done and assembler.finish_reason is None:
+                    raise APIConnectionError(f"the stream from {self.host} ended before the answer did")
+            except APIError as exc:
+                if watch is not None:
+                    await watch.received(exc.status, time.perf_counter() - started, error=exc)
+                raise
             if hooks is not None:
                 hooks.after_response(200, assembler.usage)
-            return ChatResponse(assembler.response(), time.perf_counter() - started)
+            response = ChatResponse(assembler.response(), time.perf_counter() - started)
+            if watch is not None:
+                await watch.received(200, response.elapsed, response.data)
+            return response
 
-        return await self._retried(once)
+        return await self._retried(once, watch)
 
     async def _read_stream(self, content: bytes, assembler: StreamAssembler, hooks: RunHooks | None) -> None:
         """One streamed request: its events into `assembler`, as far as `[DONE]` or the end of the body."""
@@ -777,6 +856,22 @@ class Transport:
         data, _ = await self._retried(lambda call: self._once("GET", "models", None, call))
         items = data.get("data") if isinstance(data, Mapping) else data
         return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
+
+    async def api(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """A JSON request to another endpoint of the API (`files`, `batches`, ...), retried like the others."""
+        data, _ = await self._retried(lambda call: self._once(method, path, body, call))
+        return data
+
+    async def upload(self, path: str, fields: Mapping[str, str], filename: str, content: bytes) -> Any:
+        """POST `content` as the multipart file `filename` with form `fields` (e.g. `files`, `purpose=batch`)."""
+        file = (filename, content, "application/jsonl")
+        data, _ = await self._retried(lambda call: self._once("POST", path, None, call, upload=(fields, file)))
+        return data
+
+    async def download(self, path: str) -> bytes:
+        """The bytes GET `path` answers (a file's content), within `max_response_bytes`."""
+        raw, _ = await self._retried(lambda call: self._once("GET", path, None, call, raw_answer=True))
+        return bytes(raw)
 
 
 def _close_orphaned(clients: Mapping[asyncio.AbstractEventLoop, httpx.AsyncClient]) -> None:

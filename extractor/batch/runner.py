@@ -13,7 +13,7 @@ import contextvars
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -30,6 +30,7 @@ from ..errors import (
     RunStoppedError,
 )
 from ..hooks import RunHooks, use_hooks
+from ..observe import InputFinished, call_hooks, new_call_id, reset_input, set_input
 from ..results import ExtractResult, Usage
 from ..schema import compile_schema
 from ..sources import DEFAULT_MAX_FILE_BYTES, Document, estimate_tokens
@@ -37,7 +38,7 @@ from .limits import AdaptiveLimit, Budget, TokenBucket
 from .loader import DEFAULT_LOAD_TIMEOUT, DocumentLoader
 
 if TYPE_CHECKING:
-    from ..extract import Extractor
+    from ..extract import Extractor, FirstAnswer
 
 __all__ = ["BatchItem", "BatchResult", "BatchRunner"]
 
@@ -117,6 +118,11 @@ def _as_item(raw: Any, index: int) -> BatchItem:
     return BatchItem(id=name if isinstance(name, str) and name else str(index), source=raw)
 
 
+def as_items(sources: Iterable[Any]) -> list[BatchItem]:
+    """`sources` (texts, paths, documents, `{"id", "text"}` dicts, `BatchItem`s) as items with their ids."""
+    return [_as_item(raw, index) for index, raw in enumerate(sources)]
+
+
 class _Hooks(RunHooks):
     """The run's view of its requests: pacing before, rate-limit signals and token counts after."""
 
@@ -175,8 +181,11 @@ class BatchRunner(Generic[T]):
         load_timeout: float = DEFAULT_LOAD_TIMEOUT,
         max_file_size: int | None = DEFAULT_MAX_FILE_BYTES,
         options: Mapping[str, Any] | None = None,
+        answers: Callable[[BatchItem], FirstAnswer | None] | None = None,
     ) -> None:
         self.extractor = extractor
+        #: for each input, an answer obtained another way for its first request (a provider batch's)
+        self.answers = answers
         self.schema = schema
         self.concurrency = concurrency
         self.ordered = ordered
@@ -202,6 +211,8 @@ class BatchRunner(Generic[T]):
         #: the most attempts one input may make: the first, each re-ask, one retry after a length cut
         retries = self.options.get("max_retries", extractor.max_retries)
         self._attempts = 2 + int(retries)
+        #: the call id of each input's extraction (by sequence number), while hooks listen
+        self._call_ids: dict[int, str] = {}
 
     # --- one input -------------------------------------------------------------------------
 
@@ -210,15 +221,42 @@ class BatchRunner(Generic[T]):
             self._loader = DocumentLoader(self.load_workers, timeout=self.load_timeout, max_bytes=self.max_file_size)
         return self._loader
 
-    async def _one(self, item: BatchItem) -> BatchResult[T]:
+    async def load(self, item: BatchItem) -> Any:
+        """The source of `item`, a file read into a `Document` (PDFs parsed in worker processes)."""
         source = item.source
+        if isinstance(source, os.PathLike):
+            source = await self._documents().load(os.fspath(source), password=item.password, pages=item.pages)
+        return source
+
+    async def aclose(self) -> None:
+        """Stop the document workers (a run does it by itself when it ends)."""
+        if self._loader is not None:
+            await self._loader.aclose()
+            self._loader = None
+
+    async def _one(self, item: BatchItem, seq: int) -> BatchResult[T]:
+        token = None
+        if self.extractor._observers(self.options.get("hooks")):  # its events carry the input's id
+            call_id = self._call_ids[seq] = new_call_id()
+            token = set_input(call_id, item.id)
         try:
-            if isinstance(source, os.PathLike):  # PDFs parsed in worker processes, overlapping network waits
-                source = await self._documents().load(os.fspath(source), password=item.password, pages=item.pages)
-            result = await self.extractor.aextract_result(self.schema, source, **self.options)
+            source = await self.load(item)  # overlapping network waits
+            answered = self.answers(item) if self.answers is not None else None
+            result = await self.extractor.aextract_result(self.schema, source, answered=answered, **self.options)
         except ExtractorError as exc:
             return BatchResult(item.id, item.name, None, error=exc, meta=item.meta)
+        finally:
+            if token is not None:
+                reset_input(token)
         return BatchResult(item.id, item.name, result.value, result=result, meta=item.meta)
+
+    async def _finished(self, seq: int, result: BatchResult[T]) -> None:
+        """Tell the hooks of the outcome of an input (`InputFinished`), as it is handed out."""
+        hooks = self.extractor._observers(self.options.get("hooks"))
+        call_id = self._call_ids.pop(seq, None)
+        if hooks:
+            event = InputFinished(call_id=call_id or new_call_id(), input_id=result.id, result=result)
+            await call_hooks(hooks, event)
 
     def _estimate(self, item: BatchItem, *, least: bool = False) -> float:
         """What `item` may cost at most, for the budget: every attempt it may need (the first, each
@@ -312,13 +350,16 @@ class BatchRunner(Generic[T]):
                     break
                 seq, result = entry
                 if not self.ordered:
+                    await self._finished(seq, result)
                     yield result
                     continue
                 waiting[seq] = result
                 while state.emitted in waiting:
-                    out = waiting.pop(state.emitted)
+                    at = state.emitted
+                    out = waiting.pop(at)
                     state.emitted += 1
                     state.moved.set()
+                    await self._finished(at, out)
                     yield out
             failure = producer.exception() if producer.done() and not producer.cancelled() else None
             if failure is not None:
@@ -330,9 +371,7 @@ class BatchRunner(Generic[T]):
             for task in list(state.tasks):
                 task.cancel()
             await asyncio.gather(producer, *state.tasks, return_exceptions=True)
-            if self._loader is not None:
-                await self._loader.aclose()
-                self._loader = None
+            await self.aclose()
 
     async def _produce(
         self, sources: Iterable[Any] | AsyncIterable[Any], queue: asyncio.Queue[Any], state: _State
@@ -392,7 +431,7 @@ class BatchRunner(Generic[T]):
             if task is not None:
                 state.working.add(task)
             try:
-                result = await self._one(item)
+                result = await self._one(item, seq)
             except asyncio.CancelledError as exc:
                 if state.stop is None or exc.args != (_STOP,):
                     raise

@@ -18,6 +18,7 @@ import click
 
 from ..batch import BatchItem, BatchResult, BatchRunner, JsonlSink, errors_path_for
 from ..batch.loader import DEFAULT_LOAD_TIMEOUT
+from ..batch.provider import BATCH_DISCOUNT
 from ..cache import ResponseCache
 from ..errors import ConfigurationError, ExtractorError, RunStoppedError
 from ..extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
@@ -30,6 +31,7 @@ from ..schema.part import part_schema
 from ..sources import IMAGE_TOKENS, Document, typical_tokens
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import byte_size, printable, setup_logging
+from .batch_api import EXIT_NOT_FINISHED, run_batch_api
 from .inputs import InputStats, check_inputs, count_inputs, expand_inputs
 from .progress import Reporter, RunStats
 from .schemas import resolve_schema
@@ -128,29 +130,35 @@ async def _run_batch(
     results = runner.run(items)
     try:
         async for result in results:
-            _count(stats, result)
-            if result.skipped:
-                pass  # not started: left for the next run
-            elif result.ok:
-                sink.write_ok(
-                    {
-                        "id": result.id,
-                        "source": result.source,
-                        "data": compiled.dump(result.value),
-                        "meta": _meta(result),
-                    }
-                )
-            else:
-                error = {"type": type(result.error).__name__, "message": str(result.error)}
-                sink.write_error({"id": result.id, "source": result.source, "error": error, "meta": _meta(result)})
+            write_result(result, compiled, sink, stats)
             reporter.update()
     finally:
         await results.aclose()
         await runner.extractor.aclose()
 
 
+def write_result(result: BatchResult[Any], compiled: CompiledSchema[Any], sink: JsonlSink, stats: RunStats) -> None:
+    """One input's outcome counted and written: its record to OUT, or its error to the errors file."""
+    _count(stats, result)
+    if result.skipped:
+        return  # not started: left for the next run
+    if result.ok:
+        record = {"id": result.id, "source": result.source, "data": compiled.dump(result.value), "meta": _meta(result)}
+        sink.write_ok(record)
+    else:
+        error = {"type": type(result.error).__name__, "message": str(result.error)}
+        sink.write_error({"id": result.id, "source": result.source, "error": error, "meta": _meta(result)})
+
+
 def _dry_run(
-    items: Iterator[BatchItem], stats: InputStats, schema: Any, model: str, options: dict[str, Any], show_schema: bool
+    items: Iterator[BatchItem],
+    stats: InputStats,
+    schema: Any,
+    model: str,
+    options: dict[str, Any],
+    show_schema: bool,
+    *,
+    batch_price: bool = False,
 ) -> int:
     """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and (asked for) the schema."""
     click.echo("dry run: nothing is sent; what a run would read and send:")
@@ -203,7 +211,10 @@ def _dry_run(
         click.echo(f"{item.id}\t{doc.kind}, {pages} page{plural}, {chunks} chunk(s), ~{request_tokens} tokens")
     answer = 600 * (count - failures)
     if info.prompt_price is not None and info.completion_price is not None:
-        cost = f"~${total_tokens * info.prompt_price + answer * info.completion_price:.4f}"
+        full = total_tokens * info.prompt_price + answer * info.completion_price
+        cost = f"~${full:.4f}"
+        if batch_price:  # what the provider's batch API charges for the same requests
+            cost = f"~${full * BATCH_DISCOUNT:.4f} at the batch price ({cost} synchronously)"
     else:
         cost = "unknown (no prices known for this model without asking the endpoint)"
     click.echo(f"\n{count} inputs ({failures} would fail to load), ~{total_tokens} prompt tokens, {model}: {cost}")
@@ -295,6 +306,37 @@ def _dry_run(
     help="Seconds one file may take to read; a PDF past it fails alone.",
 )
 @click.option(
+    "--batch-api",
+    is_flag=True,
+    help="Send the requests through the provider's batch API (about half the price, answers within 24 h); "
+    "resumable: run the same command again to collect.",
+)
+@click.option(
+    "--batch-wait/--no-batch-wait",
+    default=True,
+    show_default=True,
+    help="With --batch-api: wait for the batches to end (else submit, and exit 75 until they have).",
+)
+@click.option(
+    "--batch-poll",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="With --batch-api: seconds between looks at the batches.",
+)
+@click.option(
+    "--ray",
+    "on_ray",
+    is_flag=True,
+    help="Load and extract the inputs on a Ray cluster (one rate limit, concurrency and budget for all of it); "
+    "needs extractor[ray].",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="With --ray: the cluster to connect to (e.g. ray://HOST:10001, or auto) [default: start a local one].",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="List inputs, pages, chunks, estimated tokens and cost; send nothing.",
@@ -325,6 +367,11 @@ def run(
     pdf_engine: str | None,
     max_file_size: int,
     load_timeout: float,
+    batch_api: bool,
+    batch_wait: bool,
+    batch_poll: float,
+    on_ray: bool,
+    ray_address: str | None,
     dry_run: bool,
     show_schema: bool,
     verbose: int,
@@ -354,7 +401,7 @@ def run(
     if dry_run:
         items = expand_inputs(inputs, password=password, stats=stats, exclude=outputs)
         options = {**call_options, "max_file_size": max_file_size}
-        return _dry_run(items, stats, schema, model, options, show_schema)
+        return _dry_run(items, stats, schema, model, options, show_schema, batch_price=batch_api)
     output = cast(Path, output)  # given: checked above
     extractor = Extractor(model=model, base_url=base_url, mode=mode, timeout=timeout)
     extractor.check_key()  # no key for a remote endpoint: a usage error before anything runs
@@ -369,7 +416,47 @@ def run(
             for i in expand_inputs(inputs, password=password, stats=stats, exclude=outputs)
             if not _done(sink, i, run_stats)
         )
+        if on_ray or ray_address:
+            if batch_api:
+                raise click.UsageError("--ray and --batch-api do not go together")
+            return _run_on_ray(
+                ray_address, schema, compiled, items, sink, run_stats, stats,
+                model=model, base_url=base_url, mode=mode, timeout=timeout, concurrency=concurrency, rpm=rpm, tpm=tpm,
+                max_cost=max_cost, max_file_size=max_file_size, options=call_options, verbose=verbose,
+            )  # fmt: skip
         response_cache = ResponseCache(default_cache_dir() / "responses.sqlite") if cache else None
+        if batch_api:
+            runner_options = {
+                "requests_per_minute": rpm,
+                "tokens_per_minute": tpm,
+                "cache": response_cache,
+                "max_file_size": max_file_size,
+                "load_timeout": load_timeout,
+            }
+            finished = run_batch_api(
+                extractor,
+                schema,
+                compiled,
+                items,
+                sink,
+                output,
+                run_stats,
+                options=call_options,
+                max_cost=max_cost,
+                concurrency=concurrency,
+                wait=batch_wait,
+                poll=batch_poll,
+                runner_options=runner_options,
+            )
+            if response_cache is not None:
+                response_cache.close()
+            run_stats.given = stats.given
+            run_stats.repeats = stats.repeats
+            click.echo(run_stats.summary(), err=True)
+            if not finished:
+                click.echo("the batches are still running: run the same command again to collect them", err=True)
+                return EXIT_NOT_FINISHED
+            return EXIT_OK if run_stats.complete else EXIT_FAILED
         runner: BatchRunner[Any] = BatchRunner(
             extractor,
             schema,
@@ -393,6 +480,13 @@ def run(
                 stopped = exc
         if response_cache is not None:
             response_cache.close()
+    return _finish(run_stats, stats, verbose=verbose, interrupted=interrupted, stopped=stopped)
+
+
+def _finish(
+    run_stats: RunStats, stats: InputStats, *, verbose: int, interrupted: bool, stopped: BaseException | str | None
+) -> int:
+    """The summary of a run, and its exit status."""
     run_stats.given = run_stats.total if run_stats.total is not None and stopped else stats.given
     run_stats.repeats = stats.repeats
     click.echo(run_stats.summary(), err=True)
@@ -410,6 +504,37 @@ def run(
         )
         return EXIT_USAGE
     return EXIT_OK if run_stats.complete else EXIT_FAILED
+
+
+def _run_on_ray(
+    address: str | None,
+    schema: Any,
+    compiled: CompiledSchema[Any],
+    items: Iterator[BatchItem],
+    sink: JsonlSink,
+    run_stats: RunStats,
+    stats: InputStats,
+    *,
+    mode: str,
+    verbose: int,
+    rpm: float | None,
+    tpm: float | None,
+    options: dict[str, Any],
+    **settings: Any,
+) -> int:
+    """`--ray`: the inputs run on a Ray cluster, their lines written here (see `extractor.cli.ray_run`)."""
+    from .ray_run import run_on_ray
+
+    stopped: str | None = None
+    interrupted = False
+    try:
+        stopped = run_on_ray(
+            address, schema, compiled, items, sink, run_stats,
+            requests_per_minute=rpm, tokens_per_minute=tpm, options={**options, "mode": mode}, **settings,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        interrupted = True
+    return _finish(run_stats, stats, verbose=verbose, interrupted=interrupted, stopped=stopped)
 
 
 def _done(sink: JsonlSink, item: BatchItem, stats: RunStats) -> bool:

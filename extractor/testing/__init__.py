@@ -6,6 +6,7 @@
         assert server.chat_requests[0].mode == "json_schema"
 
 Unscripted requests get a schema-valid instance of the request's schema, in the request's mode.
+OpenAI's Files and Batches endpoints are served too, their lines answered as chat completions.
 Pytest users get a `llm_server` fixture with `pytest_plugins = ["extractor.testing.fixtures"]`;
 `python -m extractor.testing` runs the server standalone.
 """

@@ -20,13 +20,21 @@ _FENCED_PLAIN = re.compile(r"```[ \t]*\r?\n(.*?)```", re.DOTALL)
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as received: header names are lower-case; `json` is the parsed body, or None."""
+    """One request as received: header names are lower-case; `json` is the parsed body, or None.
+
+    A line of a batch is recorded as the chat-completions request it holds, with the batch's id and the
+    line's `custom_id` (both None for an HTTP request). `received` is when the server read the request
+    (`time.time()`, seconds; 0.0 for a batch line), for measuring request rates.
+    """
 
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     json: Any = None
+    batch_id: str | None = None
+    custom_id: str | None = None
+    received: float = field(default=0.0, compare=False)
 
     @property
     def mode(self) -> Mode:

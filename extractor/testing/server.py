@@ -7,7 +7,9 @@ import contextlib
 import itertools
 import json
 import logging
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
@@ -16,7 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from .answers import Answer, build_answer, completion_body, error_body, error_chunk, sse, stream_chunks
+from .batches import BatchError, BatchScript, BatchStore
 from .models import DEFAULT_MODEL, ModelSpec, model_object
+from .multipart import parse_form
 from .recorded import RecordedRequest
 from .replies import Reply, status_phrase
 
@@ -29,6 +33,8 @@ logger = logging.getLogger("extractor.testing")
 _JSON = "application/json"
 _SHUTDOWN_TIMEOUT = 0.25  # seconds in-flight requests get when the server stops
 _AUTH_ERROR = {"code": 401, "message": "No auth credentials found"}
+_FILES = re.compile(r"/files(?:/(?P<id>[^/]+)(?P<content>/content)?)?$")
+_BATCHES = re.compile(r"/batches(?:/(?P<id>[^/]+)(?P<cancel>/cancel)?)?$")
 
 
 class TestServer:
@@ -39,8 +45,22 @@ class TestServer:
     `GET .../models`; records every request (unless `record` is False, for long benchmark runs).
     Usable from sync and async tests alike, as a (sync or async) context manager or with `start()` / `stop()`.
 
-    `api_key`: required as `Authorization: Bearer <key>` on chat completions (401 otherwise);
-    `latency`: seconds added before every chat-completions answer; `port`: 0 picks a free one.
+    `api_key`: required as `Authorization: Bearer <key>` on chat completions, files and batches (401
+    otherwise); `latency`: seconds added before every chat-completions answer; `port`: 0 picks a free one.
+
+    OpenAI's Files and Batches APIs for chat completions (`POST .../files`, `GET .../files/{id}[/content]`,
+    `DELETE .../files/{id}`, `POST .../batches`, `GET .../batches[/{id}]`, `POST .../batches/{id}/cancel`):
+    a batch is "validating" when created and advances at each `GET .../batches/{id}`; when it finishes,
+    each line is answered as chat completions answer its body (handler, queue, default answer; never
+    streamed, no latency) and recorded in `batch_lines`, not in `requests`. Scripting, read at each request:
+
+    - `batches`: False answers 404 on every Files and Batches route (a provider without a batch API);
+    - `batch_polls`: looks answered "in_progress" before the batch finishes (0: it finishes at the first);
+    - `expire_batches`: True, the batch expires with no line answered; an int k, the first k lines are
+      answered and the rest expire;
+    - `fail_batches`: the batch fails validation at its first look ("failed", `errors`, no files);
+    - `answered_before_cancel`: how many lines a batch answers when it is cancelled, before it stops;
+    - `max_batch_lines` / `max_file_bytes`: the provider's limits; a file or batch over them is a 400.
     """
 
     __test__ = False  # not a pytest test class
@@ -61,6 +81,14 @@ class TestServer:
         self.host = host
         self.record = record
         self.handler: Handler | None = None
+        self.batches = True
+        self.batch_polls = 1
+        self.expire_batches: bool | int = False
+        self.fail_batches = False
+        self.answered_before_cancel = 0
+        self.max_batch_lines: int | None = None
+        self.max_file_bytes: int | None = None
+        self._store = BatchStore()
         self._port = port
         self._bound_port: int | None = None
         self._lock = threading.Lock()
@@ -185,11 +213,17 @@ class TestServer:
         """The `POST .../chat/completions` requests received so far, in order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/chat/completions")]
 
+    @property
+    def batch_lines(self) -> list[RecordedRequest]:
+        """The chat-completions requests of batch lines answered so far, in order (a copy)."""
+        return self._store.lines
+
     def reset(self) -> None:
-        """Forget the queued replies, the handler and the recorded requests."""
+        """Forget the queued replies, the handler, the recorded requests and batch lines, files and batches."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+        self._store.clear()
         self.handler = None
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
@@ -216,7 +250,7 @@ class TestServer:
         except ValueError:
             parsed = None
         headers = {name.lower(): value for name, value in request.headers.items()}
-        recorded = RecordedRequest(request.method, request.path, headers, body, parsed)
+        recorded = RecordedRequest(request.method, request.path, headers, body, parsed, received=time.time())
         if self.record:
             with self._lock:
                 self._requests.append(recorded)
@@ -229,7 +263,89 @@ class TestServer:
             if request.method != "GET":
                 return _json_error(405, "Method Not Allowed")
             return _json_response(200, {"data": [model_object(spec) for spec in self.models]})
-        return _json_error(404, "Not Found")
+        route = _FILES.search(path) or _BATCHES.search(path)
+        if route is None or not self.batches:
+            return _json_error(404, "Not Found")
+        if self.api_key is not None and recorded.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _json_response(401, {"error": dict(_AUTH_ERROR)})
+        try:
+            if route.re is _FILES:
+                return self._files(request, recorded, route)
+            return self._batches(request, recorded, route)
+        except BatchError as exc:
+            return _json_response(exc.status, exc.body())
+
+    def _script(self) -> BatchScript:
+        return BatchScript(
+            polls=self.batch_polls,
+            expire=self.expire_batches,
+            fail=self.fail_batches,
+            answered_before_cancel=self.answered_before_cancel,
+            max_lines=self.max_batch_lines,
+            max_bytes=self.max_file_bytes,
+            record=self.record,
+        )
+
+    def _files(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.Response:
+        file_id, content = route.group("id"), route.group("content")
+        if file_id is None:
+            _allow(request, "POST")
+            fields = parse_form(recorded.headers.get("content-type", ""), recorded.body)
+            if fields is None:
+                raise BatchError(400, "The request must be multipart/form-data.")
+            purpose = next((f.data.decode("utf-8", "replace") for f in fields if f.name == "purpose"), None)
+            upload = next((f for f in fields if f.name == "file"), None)
+            if purpose is None:
+                raise BatchError(400, "The purpose field is required.", param="purpose")
+            if upload is None:
+                raise BatchError(400, "The file field is required.", param="file")
+            filename = upload.filename or "upload.jsonl"
+            return _json_response(200, self._store.upload(filename, purpose, upload.data, self._script()))
+        if content is not None:
+            _allow(request, "GET")
+            data = self._store.file(file_id).data
+            return web.Response(body=data, status=200, headers={"Content-Type": "application/octet-stream"})
+        if request.method == "DELETE":
+            return _json_response(200, self._store.delete(file_id))
+        _allow(request, "GET")
+        return _json_response(200, self._store.file(file_id).object())
+
+    def _batches(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.Response:
+        batch_id, cancel = route.group("id"), route.group("cancel")
+        if batch_id is None:
+            if request.method == "GET":
+                query = request.query
+                return _json_response(200, self._store.page(query.get("limit"), query.get("after")))
+            _allow(request, "POST")
+            return _json_response(200, self._store.create(recorded.json, self._script()))
+        if cancel is not None:
+            _allow(request, "POST")
+            return _json_response(200, self._store.cancel(batch_id, self._script(), self._line_answer))
+        _allow(request, "GET")
+        return _json_response(200, self._store.look(batch_id, self._script(), self._line_answer))
+
+    def _line_answer(self, recorded: RecordedRequest) -> tuple[int, Any]:
+        """What chat completions answer a batch line's request: the status and JSON body, never streamed."""
+        try:
+            reply = self._next_reply(recorded)
+        except Exception as exc:
+            logger.exception("the test server's handler raised")
+            return 500, error_body(500, None, f"the test server's handler raised {type(exc).__name__}: {exc}")
+        if reply.drop:
+            return 500, error_body(500, None, "the test server dropped the request (Reply.drop)")
+        if reply.body is not None:
+            try:
+                return reply.status, json.loads(reply.body)
+            except ValueError:
+                return 500, error_body(500, None, "the test server's scripted body is not JSON (Reply.body)")
+        if reply.status >= 400:
+            return reply.status, error_body(reply.status, reply.error, status_phrase(reply.status))
+        answer = self._answer(reply, recorded)
+        return reply.status, completion_body(answer)
+
+    def _answer(self, reply: Reply, recorded: RecordedRequest) -> Answer:
+        generation = f"gen-{next(self._generations)}"
+        return build_answer(reply, recorded, self._spec(recorded.model), generation, f"call_{next(self._calls)}")
 
     async def _chat(self, request: web.BaseRequest, recorded: RecordedRequest) -> web.StreamResponse:
         if self.api_key is not None and recorded.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -252,8 +368,7 @@ class TestServer:
             return _json_response(reply.status, body, reply.headers)
         if not isinstance(recorded.json, dict):
             return _json_error(400, "the request body is not a JSON object")
-        generation = f"gen-{next(self._generations)}"
-        answer = build_answer(reply, recorded, self._spec(recorded.model), generation, f"call_{next(self._calls)}")
+        answer = self._answer(reply, recorded)
         if recorded.stream:
             return await _stream(request, reply, answer)
         return _json_response(reply.status, completion_body(answer), reply.headers)
@@ -267,6 +382,11 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 
 def _json_error(status: int, message: str) -> web.Response:
     return _json_response(status, error_body(status, None, message))
+
+
+def _allow(request: web.BaseRequest, method: str) -> None:
+    if request.method != method:
+        raise BatchError(405, f"Method {request.method} is not allowed here.")
 
 
 def _drop(request: web.BaseRequest) -> web.StreamResponse:

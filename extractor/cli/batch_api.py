@@ -1,0 +1,152 @@
+"""`extractor run ... --batch-api` (a run through the provider's batch API, resumable from the state
+file next to OUT) and `extractor batch status|cancel OUT.jsonl`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..batch import BatchItem, JsonlSink
+from ..batch.provider import BATCH_DISCOUNT, BatchEntry, BatchState, ProviderBatch, state_path_for
+from ..extract import Extractor
+from ..schema import CompiledSchema
+from ._app import EXIT_OK, cli
+from .progress import RunStats
+
+__all__ = ["EXIT_NOT_FINISHED", "run_batch_api"]
+
+#: the batches are still running: nothing is lost, run the same command again later to collect
+EXIT_NOT_FINISHED = 75
+
+
+def _describe(entries: Iterable[BatchEntry]) -> list[str]:
+    lines = []
+    for number, entry in enumerate(entries, 1):
+        counts = entry.counts
+        done = f"{counts.get('completed', 0)}+{counts.get('failed', 0)} of {counts.get('total', len(entry.requests))}"
+        lines.append(f"  batch {number}: {entry.batch_id or '(not created)'} {entry.status}, {done} answered")
+    return lines
+
+
+async def _batch_run(
+    job: ProviderBatch,
+    items: list[BatchItem],
+    compiled: CompiledSchema[Any],
+    sink: JsonlSink,
+    stats: RunStats,
+    *,
+    wait: bool,
+    poll: float,
+    runner_options: dict[str, Any],
+) -> bool:
+    """Submit (or pick up), poll, collect; whether every batch had ended."""
+    from .run import write_result  # the same records as a synchronous run
+
+    try:
+        state = await job.submit(items)
+        known = state.submitted | set(state.sync) | set(state.not_started)
+        extra = [i.id for i in items if i.id not in known]  # inputs added since the batches were planned
+        if extra:
+            state.sync.extend(extra)
+            job.state = state
+        click.echo(
+            f"batch API: {len(state.submitted)} inputs in {len(state.batches)} batch(es) at "
+            f"{BATCH_DISCOUNT:.0%} of the price, {len(state.sync)} synchronously, {len(state.not_started)} "
+            f"left for the budget; state in {job.state_path}",
+            err=True,
+        )
+        await job.refresh()
+        while wait and not job.finished:
+            for line in _describe(job.state.batches if job.state else []):
+                click.echo(line, err=True)
+            await asyncio.sleep(poll)
+            await job.refresh()
+        for line in _describe(job.state.batches if job.state else []):
+            click.echo(line, err=True)
+        async for result in job.results(items, **runner_options):
+            write_result(result, compiled, sink, stats)
+        stats.skipped += len([i for i in items if i.id in set(state.not_started)])
+        return job.finished
+    finally:
+        await job.extractor.aclose()
+
+
+def run_batch_api(
+    extractor: Extractor,
+    schema: Any,
+    compiled: CompiledSchema[Any],
+    items: Iterable[BatchItem],
+    sink: JsonlSink,
+    output: Path,
+    stats: RunStats,
+    *,
+    options: dict[str, Any],
+    max_cost: float | None,
+    concurrency: int,
+    wait: bool,
+    poll: float,
+    runner_options: dict[str, Any],
+) -> bool:
+    """The run through the provider's batch API; whether every batch had ended (else run it again)."""
+    job = ProviderBatch(
+        extractor,
+        schema,
+        state_path_for(output),
+        options=options,
+        max_cost=max_cost,
+        concurrency=concurrency,
+    )
+    listed = list(items)
+    return asyncio.run(
+        _batch_run(job, listed, compiled, sink, stats, wait=wait, poll=poll, runner_options=runner_options)
+    )
+
+
+@cli.group("batch")
+def batch() -> None:
+    """Look at or cancel the provider batches of an `extractor run ... --batch-api`."""
+
+
+def _job(output: Path) -> ProviderBatch:
+    path = state_path_for(output)
+    state = BatchState.load(path)
+    if state is None:
+        raise click.UsageError(f"no batch run for {output}: {path} does not exist")
+    extractor = Extractor(model=state.model, base_url=state.base_url)
+    extractor.check_key()
+    return ProviderBatch(extractor, {"type": "object"}, path)
+
+
+async def _look(job: ProviderBatch, cancel: bool) -> list[BatchEntry]:
+    try:
+        return await (job.cancel() if cancel else job.refresh())
+    finally:
+        await job.extractor.aclose()
+
+
+@batch.command("status")
+@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
+def status(output: Path) -> int:
+    """The provider batches of the run writing OUTPUT, with their status."""
+    job = _job(output)
+    entries = asyncio.run(_look(job, cancel=False))
+    click.echo(f"{len(entries)} batch(es) for {output} at {job.state.base_url if job.state else '?'}:")
+    for line in _describe(entries):
+        click.echo(line)
+    return EXIT_OK if job.finished else EXIT_NOT_FINISHED
+
+
+@batch.command("cancel")
+@click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
+def cancel(output: Path) -> int:
+    """Cancel the provider batches of the run writing OUTPUT that are still running."""
+    job = _job(output)
+    entries = asyncio.run(_look(job, cancel=True))
+    for line in _describe(entries):
+        click.echo(line)
+    click.echo("run the same `extractor run` command again to collect what was answered", err=True)
+    return EXIT_OK

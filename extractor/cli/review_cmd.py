@@ -1,0 +1,107 @@
+"""`extractor review OUT.jsonl -o review.html`: every record of a run beside its source text, in one
+self-contained HTML page (see `extractor.review`).
+
+Exit status: 0 when the page was written; 2 for bad usage (OUT or a named file cannot be read, the
+page cannot be written). Records that failed or have values not found are shown, not an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..batch import errors_path_for
+from ..errors import ExtractorError
+from ..review import DEFAULT_MAX_CHARS, write_review
+from ._app import EXIT_OK, EXIT_USAGE, cli
+from ._text import printable
+
+__all__ = ["review_command"]
+
+
+def _default_output(out: Path) -> Path:
+    stem = out.name[: -len(".jsonl")] if out.name.endswith(".jsonl") else out.name
+    return out.with_name(stem + ".review.html")
+
+
+@cli.command("review")
+@click.argument("out", metavar="OUT.jsonl", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The HTML page to write [default: OUT.review.html].",
+)
+@click.option(
+    "--errors",
+    "errors_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Errors JSONL file listing the failed inputs [default: OUT.errors.jsonl, when present].",
+)
+@click.option(
+    "--inputs",
+    "inputs",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE.jsonl",
+    help='JSONL inputs ({"id", "text"} lines) to look texts up by id (repeatable); needed for stdin inputs.',
+)
+@click.option("--password", default=None, help="Password of encrypted PDF sources.")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_CHARS,
+    show_default=True,
+    help="Characters of each source text shown (0: all); evidence is still looked up in the whole text.",
+)
+@click.pass_context
+def review_command(
+    ctx: click.Context,
+    out: Path,
+    output: Path | None,
+    errors_path: Path | None,
+    inputs: tuple[Path, ...],
+    password: str | None,
+    max_chars: int,
+) -> None:
+    """Write one self-contained HTML page showing each record of OUT.jsonl beside its source text.
+
+    Every extracted value is highlighted where it occurs in the source (looked up now, in the files
+    the records name); values not found are flagged, repairs and conflicts marked, and the failed
+    inputs of the errors file listed with their error. Open the page with #failed or #unsupported
+    to see only those records.
+    """
+    output = output or _default_output(out)
+    if errors_path is None:
+        default = errors_path_for(out)
+        errors_path = default if default.exists() else None
+    for path, what in [(out, "OUT"), *((p, "--inputs") for p in inputs)]:
+        if not path.is_file():
+            click.echo(f"error: {what} {printable(os.fspath(path))}: no such file", err=True)
+            ctx.exit(EXIT_USAGE)
+    read = [out, *inputs, *([errors_path] if errors_path is not None else [])]
+    if any(os.path.realpath(output) == os.path.realpath(path) for path in read):
+        click.echo(
+            f"error: {printable(os.fspath(output))} is a file the page is made from: choose another -o", err=True
+        )
+        ctx.exit(EXIT_USAGE)
+    try:
+        summary = write_review(
+            out, output, errors=errors_path, inputs=list(inputs), password=password, max_chars=max_chars
+        )
+    except ExtractorError as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        ctx.exit(EXIT_USAGE)
+    except OSError as exc:
+        click.echo(f"error: cannot write {printable(os.fspath(output))}: {exc.strerror or exc}", err=True)
+        ctx.exit(EXIT_USAGE)
+    unread = f", {len(summary.problems)} lines not read" if summary.problems else ""
+    click.echo(
+        f"{printable(os.fspath(output))}: {summary.records} records ({summary.failed} failed, "
+        f"{summary.unsupported} with values not found in the source{unread})"
+    )
+    ctx.exit(EXIT_OK)

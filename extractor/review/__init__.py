@@ -1,0 +1,38 @@
+"""`extractor review`: one self-contained HTML page showing each record of a run beside its source text,
+every extracted value highlighted where it was found (evidence computed at review time), values not
+found flagged, repairs and conflicts marked, failures listed with their error, and filters for
+failed and unsupported records (`#failed`, `#unsupported`, `#all`).
+
+Large outputs: each record's source text is cut at `max_chars` characters (a note says so; values found
+only later say so too), and records use `content-visibility: auto`, so the browser lays out only those
+near the viewport. Records are read, rendered and written one at a time (`write_review`).
+"""
+
+from __future__ import annotations
+
+from .build import ReviewSummary, build_page, iter_records, write_review
+from .highlight import Segment, segments
+from .load import Loaded, load_output
+from .model import DEFAULT_MAX_CHARS, RecordView, ReviewPage, ValueStatus, ValueView, record_view
+from .render import render_page
+from .texts import ReviewText, TextFinder
+
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "Loaded",
+    "RecordView",
+    "ReviewPage",
+    "ReviewSummary",
+    "ReviewText",
+    "Segment",
+    "TextFinder",
+    "ValueStatus",
+    "ValueView",
+    "build_page",
+    "iter_records",
+    "load_output",
+    "record_view",
+    "render_page",
+    "segments",
+    "write_review",
+]

@@ -1,0 +1,339 @@
+"""Provider batch APIs: the same requests at half the price, submitted, polled and collected against the
+test server's Files and Batches endpoints, resumable after a kill, failed lines re-asked synchronously."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from test_cli_accounting import env, records, run
+
+from extractor import Extractor, RetryPolicy
+from extractor.batch.provider import BATCH_DISCOUNT, BatchState, ProviderBatch, state_path_for
+from extractor.batch.runner import as_items
+from extractor.testing import RecordedRequest, Reply, TestServer
+
+TEXTS = [f"Order {n}: {n} boxes for customer C{n}" for n in range(1, 6)]
+
+
+class Order(BaseModel):
+    customer: str
+    boxes: int
+
+
+def make(server: TestServer, tmp_path: Path) -> Extractor:
+    return Extractor(
+        base_url=server.base_url, mode="json_schema", cache_dir=tmp_path / "cache", retry=RetryPolicy(attempts=2)
+    )
+
+
+def source_text(request: RecordedRequest) -> str:
+    """The text a request extracts from (its first user message)."""
+    return str(next(m["content"] for m in request.json["messages"] if m["role"] == "user"))
+
+
+def answer(request: RecordedRequest) -> Reply:
+    """The true record of the order a request is about."""
+    n = int(source_text(request).split(":")[0].split()[-1])
+    return Reply.json({"customer": f"C{n}", "boxes": n})
+
+
+def batch_posts(server: TestServer) -> list[RecordedRequest]:
+    return [r for r in server.requests if r.method == "POST" and r.path.rstrip("/").endswith("/batches")]
+
+
+def uploads(server: TestServer) -> list[RecordedRequest]:
+    return [r for r in server.requests if r.method == "POST" and r.path.rstrip("/").endswith("/files")]
+
+
+def test_submit_poll_collect_at_half_the_price(server: TestServer, tmp_path: Path) -> None:
+    server.handler = answer
+    server.batch_polls = 2
+
+    async def main() -> tuple[list[Any], list[dict[str, Any]], float]:
+        ex = make(server, tmp_path)
+        job = await ex.asubmit_batch(Order, TEXTS, state=tmp_path / "state.json")
+        statuses = [e.status for e in await job.refresh()]
+        assert statuses == ["in_progress"]
+        await job.wait(poll_interval=0.01)
+        results = [r async for r in job.results()]
+        bodies = [await ex.arequests(Order, text) for text in TEXTS]
+        sync = await ex.aextract_result(Order, TEXTS[0])  # the same request synchronously, for its price
+        await ex.aclose()
+        return results, [b[0] for b in bodies], sync.usage.cost
+
+    results, bodies, sync_cost = asyncio.run(main())
+    assert sorted((r.id, r.value) for r in results) == [
+        (str(n - 1), Order(customer=f"C{n}", boxes=n)) for n in range(1, 6)
+    ]
+    assert all(r.meta["path"] == "batch" and r.meta["batch_id"] == "batch_1" for r in results)
+    lines = server.batch_lines
+    assert [line.json for line in lines] == bodies  # exactly what the synchronous path sends
+    assert len(server.chat_requests) == 1  # only the price comparison went synchronously
+    first = next(r for r in results if r.id == "0")
+    assert first.result is not None
+    assert math.isclose(first.usage.cost, sync_cost * BATCH_DISCOUNT)
+    state = BatchState.load(tmp_path / "state.json")
+    assert state is not None and [e.collected for e in state.batches] == [True]
+    assert list(state.batches[0].requests) == ["0", "1", "2", "3", "4"]
+
+
+def test_an_invalid_batch_answer_is_re_asked_synchronously(server: TestServer, tmp_path: Path) -> None:
+    seen: dict[str, int] = {}
+
+    def handler(request: RecordedRequest) -> Reply:
+        text = source_text(request)
+        seen[text] = seen.get(text, 0) + 1
+        if text.startswith("Order 3") and seen[text] == 1:
+            return Reply.json({"customer": "C3", "boxes": "many"})  # the batch's answer: invalid
+        return answer(request)
+
+    server.handler = handler
+    server.batch_polls = 0
+    ex = make(server, tmp_path)
+    job = ex.submit_batch(Order, TEXTS, state=tmp_path / "state.json")
+    job.status()
+    results = {r.id: r for r in job.collect()}
+    third = results["2"]
+    assert third.value == Order(customer="C3", boxes=3)
+    assert third.result is not None and len(third.result.attempts) == 2  # the batch's answer, then one re-ask
+    assert third.meta["path"] == "batch"
+    assert len(server.chat_requests) == 1  # the re-ask only
+    reask = server.chat_requests[0].json["messages"]
+    assert reask[-2]["content"] == '{"customer": "C3", "boxes": "many"}' and "$.boxes" in reask[-1]["content"]
+    ex.close()
+
+
+def test_failed_and_expired_lines_are_extracted_synchronously(server: TestServer, tmp_path: Path) -> None:
+    server.handler = answer
+    server.batch_polls = 0
+    server.expire_batches = 2  # two lines answered, the other three expired
+    ex = make(server, tmp_path)
+    job = ex.submit_batch(Order, TEXTS, state=tmp_path / "state.json")
+    job.status()
+    results = {r.id: r for r in job.collect()}
+    assert {i: (r.value, r.meta["path"]) for i, r in results.items()} == {
+        "0": (Order(customer="C1", boxes=1), "batch"),
+        "1": (Order(customer="C2", boxes=2), "batch"),
+        "2": (Order(customer="C3", boxes=3), "sync"),
+        "3": (Order(customer="C4", boxes=4), "sync"),
+        "4": (Order(customer="C5", boxes=5), "sync"),
+    }
+    assert results["2"].meta["batch_failure"].startswith("batch_expired")
+    assert len(server.chat_requests) == 3
+    ex.close()
+
+
+def test_a_large_run_is_split_into_several_batches(server: TestServer, tmp_path: Path) -> None:
+    server.handler = answer
+    server.batch_polls = 0
+
+    async def main() -> list[Any]:
+        ex = make(server, tmp_path)
+        job = ProviderBatch(ex, Order, tmp_path / "state.json", max_lines=2)
+        await job.submit(as_items(TEXTS))
+        await job.wait(poll_interval=0.01)
+        out = [r async for r in job.results(as_items(TEXTS))]
+        await ex.aclose()
+        return out
+
+    results = asyncio.run(main())
+    assert sorted(r.id for r in results) == ["0", "1", "2", "3", "4"]  # exactly one result per input
+    assert len(batch_posts(server)) == 3 and len(uploads(server)) == 3
+    assert server.chat_requests == []
+
+
+def test_a_batch_created_just_before_a_crash_is_found_not_created_again(server: TestServer, tmp_path: Path) -> None:
+    server.handler = answer
+    server.batch_polls = 0
+    path = tmp_path / "state.json"
+    ex = make(server, tmp_path)
+    ex.submit_batch(Order, TEXTS, state=path)
+    saved = json.loads(path.read_text())
+    saved["batches"][0]["batch_id"] = None  # as if killed after POST /batches, before the state was saved
+    saved["batches"][0]["status"] = "planned"
+    path.write_text(json.dumps(saved))
+    job = ex.submit_batch(Order, TEXTS, state=path)
+    assert len(batch_posts(server)) == 1 and len(uploads(server)) == 1
+    assert job.state is not None and job.state.batches[0].batch_id == "batch_1"
+    job.status()
+    assert len(job.collect()) == 5
+    ex.close()
+
+
+# --- the command line --------------------------------------------------------------------------------
+
+
+def _inputs(folder: Path) -> Path:
+    folder.mkdir()
+    for n, text in enumerate(TEXTS, 1):
+        (folder / f"order-{n}.txt").write_text(text)
+    schema = folder.parent / "order.json"
+    schema.write_text(json.dumps(Order.model_json_schema()))
+    return schema
+
+
+def test_the_cli_runs_through_the_batch_api_one_line_per_input(server: TestServer, tmp_path: Path) -> None:
+    schema = _inputs(tmp_path / "in")
+    server.handler = answer
+    server.batch_polls = 1
+    out = tmp_path / "out.jsonl"
+    args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
+    done = run([*args, "--mode", "json_schema", "--batch-api", "--batch-poll", "0.05"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = records(out)
+    assert sorted(written) == sorted(str(tmp_path / "in" / f"order-{n}.txt") for n in range(1, 6))
+    for record in written.values():
+        assert record["meta"]["path"] == "batch" and record["meta"]["batch_id"] == "batch_1"
+        n = int(Path(record["id"]).stem.split("-")[1])
+        assert record["data"] == {"customer": f"C{n}", "boxes": n}
+    assert "5 inputs in 1 batch(es) at 50% of the price" in done.stderr
+    assert server.chat_requests == []
+    again = run([*args, "--mode", "json_schema", "--batch-api", "--batch-poll", "0.05"], tmp_path)
+    assert again.returncode == 0 and len(batch_posts(server)) == 1  # nothing submitted twice
+    status = subprocess.run(
+        [sys.executable, "-m", "extractor", "batch", "status", str(out)],
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0 and "batch 1: batch_1 completed, 5+0 of 5 answered" in status.stdout
+
+
+def test_a_run_killed_between_submit_and_collect_collects_without_resubmitting(
+    server: TestServer, tmp_path: Path
+) -> None:
+    schema = _inputs(tmp_path / "in")
+    server.handler = answer
+    server.batch_polls = 10_000  # running until the test lets it end
+    out = tmp_path / "out.jsonl"
+    args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
+    args += ["--mode", "json_schema", "--batch-api", "--batch-poll", "0.05"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "extractor", "run", *args], cwd=tmp_path, env=env(tmp_path), stderr=subprocess.PIPE
+    )
+    state_file = state_path_for(out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text())["batches"][0]["batch_id"]:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)  # polling
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not out.exists() or out.read_text() == ""
+    server.batch_polls = 0
+    done = run(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(records(out)) == 5
+    assert len(batch_posts(server)) == 1 and len(uploads(server)) == 1 and server.chat_requests == []
+
+
+def test_no_wait_submits_and_exits_75_until_the_batches_end(server: TestServer, tmp_path: Path) -> None:
+    schema = _inputs(tmp_path / "in")
+    server.handler = answer
+    server.batch_polls = 10_000
+    out = tmp_path / "out.jsonl"
+    args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
+    args += ["--mode", "json_schema", "--batch-api", "--no-batch-wait"]
+    first = run(args, tmp_path)
+    assert first.returncode == 75, first.stderr
+    assert "still running: run the same command again" in first.stderr
+    server.batch_polls = 0
+    second = run(args, tmp_path)
+    assert second.returncode == 0 and len(records(out)) == 5 and len(batch_posts(server)) == 1
+
+
+def test_an_endpoint_without_a_batch_api_is_a_clear_usage_error(server: TestServer, tmp_path: Path) -> None:
+    schema = _inputs(tmp_path / "in")
+    server.batches = False  # as on OpenRouter
+    out = tmp_path / "out.jsonl"
+    args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
+    done = run([*args, "--batch-api"], tmp_path)
+    assert done.returncode == 2
+    assert "does not offer a batch API" in done.stderr and "run without --batch-api" in done.stderr
+    assert server.chat_requests == []
+
+
+def test_the_dry_run_shows_the_batch_price(tmp_path: Path) -> None:
+    schema = _inputs(tmp_path / "in")
+    args = [str(tmp_path / "in"), "--schema", str(schema), "--dry-run"]
+    plain = run(args, tmp_path)
+    batch = run([*args, "--batch-api"], tmp_path)
+    full = float(plain.stdout.split("~$")[-1].split()[0])
+    half, sync = re.search(r"~\$([\d.]+) at the batch price \(~\$([\d.]+) synchronously\)", batch.stdout).groups()  # type: ignore[union-attr]
+    assert float(sync) == full
+    assert abs(float(half) - full * BATCH_DISCOUNT) <= 1e-4  # each printed to 4 decimals
+    assert "at the batch price" in batch.stdout
+
+
+@pytest.fixture(autouse=True)
+def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+
+
+def test_max_cost_admits_lines_at_the_batch_price_and_leaves_the_rest_not_started(
+    server: TestServer, tmp_path: Path
+) -> None:
+    server.handler = answer
+    server.batch_polls = 0
+
+    async def main() -> tuple[list[Any], BatchState | None, float]:
+        ex = make(server, tmp_path)
+        body = (await ex.arequests(Order, TEXTS[0]))[0]
+        info = await ex.model_info()
+        assert info.prompt_price is not None and info.completion_price is not None
+        prompt = len(json.dumps(body["messages"], ensure_ascii=False).encode()) / 4
+        one = (prompt * info.prompt_price + body["max_tokens"] * info.completion_price) * BATCH_DISCOUNT
+        job = ProviderBatch(ex, Order, tmp_path / "state.json", max_cost=2.5 * one)
+        items = as_items(TEXTS)
+        await job.submit(items)
+        await job.wait(poll_interval=0.01)
+        out = [r async for r in job.results(items)]
+        await ex.aclose()
+        return out, job.state, one
+
+    results, state, one = asyncio.run(main())
+    assert state is not None and list(state.batches[0].requests) == ["0", "1"]
+    assert state.not_started == ["2", "3", "4"]
+    assert sorted(r.id for r in results) == ["0", "1"]  # the others are left for a run with more budget
+    assert sum(r.usage.cost for r in results) <= 2.5 * one
+    assert server.chat_requests == []
+
+
+def test_batch_cancel_cancels_what_is_running(server: TestServer, tmp_path: Path) -> None:
+    schema = _inputs(tmp_path / "in")
+    server.handler = answer
+    server.batch_polls = 10_000
+    server.answered_before_cancel = 2
+    out = tmp_path / "out.jsonl"
+    args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
+    args += ["--mode", "json_schema", "--batch-api", "--no-batch-wait"]
+    assert run(args, tmp_path).returncode == 75
+    cancel = subprocess.run(
+        [sys.executable, "-m", "extractor", "batch", "cancel", str(out)],
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cancel.returncode == 0 and "batch 1: batch_1 cancelling" in cancel.stdout
+    done = run(args, tmp_path)  # collects: two answered by the batch, three synchronously
+    assert done.returncode == 0, done.stderr
+    paths = sorted(r["meta"]["path"] for r in records(out).values())
+    assert paths == ["batch", "batch", "sync", "sync", "sync"]
+    assert len(server.chat_requests) == 3
