@@ -406,9 +406,9 @@ class Extractor:
             file_settings = settings.merged({"plugins": plugins})
             messages = self._messages([document.as_file_part()], file_settings)
             return await self._run(compiled, messages, file_settings, listen, keep, first, watch)
-        part_schema_ = part_schema(compiled)
-        parts = await self._plan(document, part_schema_, settings)
-        if parts:  # a document in parts is not streamed: its value exists only once they are merged
+        planned = await self._plan(document, compiled, settings)
+        if planned is not None:  # a document in parts is not streamed: its value exists only once they are merged
+            part_schema_, parts = planned
             if watch is not None:
                 spans = tuple((p.chunk.start, p.chunk.end) for p in parts)
                 split = DocumentSplit(
@@ -666,12 +666,17 @@ class Extractor:
             messages.insert(0, {"role": "system", "content": settings.instructions})
         return messages
 
-    async def _plan(self, document: Document, schema: PartSchema[Any], settings: Settings) -> list[Part]:
-        """The parts `document` is sent in (none when it fits one request whole)."""
+    async def _plan(
+        self, document: Document, compiled: CompiledSchema[Any], settings: Settings
+    ) -> tuple[PartSchema[Any], list[Part]] | None:
+        """The schema the parts of `document` are asked with, and the parts; None when it fits one request
+        whole (then no part schema is derived: most documents never need one)."""
         max_chars, max_tokens = settings.max_chars, settings.max_tokens_per_request
-        info = None
-        if needs_context(document, max_chars=max_chars, max_tokens=max_tokens):
-            info = await self._catalog.info(settings.model)
+        context = needs_context(document, max_chars=max_chars, max_tokens=max_tokens)
+        if not (context or max_chars or max_tokens):
+            return None
+        info = await self._catalog.info(settings.model) if context else None
+        schema = part_schema(compiled)
         parts = plan_document(
             document,
             schema.compiled,
@@ -682,9 +687,10 @@ class Extractor:
             answer_tokens=settings.params.get("max_tokens"),
             carry=settings.carry_context,
         )
-        if parts:
-            log.info("%s: %d characters in %d parts", document.name, len(document.text), len(parts))
-        return parts
+        if not parts:
+            return None
+        log.info("%s: %d characters in %d parts", document.name, len(document.text), len(parts))
+        return schema, parts
 
     def check_key(self) -> None:
         """Raise `ConfigurationError` when the endpoint needs an API key and none was found."""

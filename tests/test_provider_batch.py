@@ -49,6 +49,17 @@ def answer(request: RecordedRequest) -> Reply:
     return Reply.json({"customer": f"C{n}", "boxes": n})
 
 
+def batch_command(verb: str, out: Path, folder: Path) -> subprocess.CompletedProcess[str]:
+    """`extractor batch VERB OUT` in a real subprocess, with the test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "extractor", "batch", verb, str(out)],
+        env=env(folder),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def batch_posts(server: TestServer) -> list[RecordedRequest]:
     return [r for r in server.requests if r.method == "POST" and r.path.rstrip("/").endswith("/batches")]
 
@@ -202,13 +213,7 @@ def test_the_cli_runs_through_the_batch_api_one_line_per_input(server: TestServe
     assert server.chat_requests == []
     again = run([*args, "--mode", "json_schema", "--batch-api", "--batch-poll", "0.05"], tmp_path)
     assert again.returncode == 0 and len(batch_posts(server)) == 1  # nothing submitted twice
-    status = subprocess.run(
-        [sys.executable, "-m", "extractor", "batch", "status", str(out)],
-        env=env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    status = batch_command("status", out, tmp_path)
     assert status.returncode == 0 and "batch 1: batch_1 completed, 5+0 of 5 answered" in status.stdout
 
 
@@ -324,13 +329,7 @@ def test_batch_cancel_cancels_what_is_running(server: TestServer, tmp_path: Path
     args = [str(tmp_path / "in"), "--schema", str(schema), "-o", str(out), "--base-url", server.base_url]
     args += ["--mode", "json_schema", "--batch-api", "--no-batch-wait"]
     assert run(args, tmp_path).returncode == 75
-    cancel = subprocess.run(
-        [sys.executable, "-m", "extractor", "batch", "cancel", str(out)],
-        env=env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cancel = batch_command("cancel", out, tmp_path)
     assert cancel.returncode == 0 and "batch 1: batch_1 cancelling" in cancel.stdout
     done = run(args, tmp_path)  # collects: two answered by the batch, three synchronously
     assert done.returncode == 0, done.stderr

@@ -18,7 +18,6 @@ synchronously. Batch answers are priced at `BATCH_DISCOUNT` of the list price.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .._portal import run_sync
 from ..attempts import Sent
+from ..cache import ResponseCache
 from ..errors import ConfigurationError, ExtractorError, NotFoundError
 from ..transport import ChatResponse
 from .runner import BatchItem, BatchResult, BatchRunner
@@ -64,15 +64,9 @@ def state_path_for(output: Path) -> Path:
     return output.with_name(output.name + ".batches.json")
 
 
-def body_hash(body: Mapping[str, Any]) -> str:
-    """A short fingerprint of a request body, to tell that an answer belongs to the request made now."""
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
-
-
 @dataclass
 class BatchEntry:
-    """One provider batch: the inputs it holds (id -> fingerprint of the request sent), its uploaded
+    """One provider batch: the inputs it holds (id -> the response-cache key of the request sent), its uploaded
     file, its id at the provider, its last known status and files, and whether it was collected."""
 
     requests: dict[str, str]
@@ -296,11 +290,19 @@ class ProviderBatch:
             kept, left = bodies[:affordable], bodies[affordable:]
             lines = _lines(kept)
             groups = _split(lines, self.max_lines, self.max_bytes)
+            base_url = self.extractor.base_url
+
+            def key(body: dict[str, Any]) -> str:  # how a later run tells the answer belongs to its request
+                return ResponseCache.key_for(base_url, body)
+
             self.state = BatchState(
                 token=uuid.uuid4().hex,
                 model=self.model,
                 base_url=self.extractor.base_url,
-                batches=[BatchEntry({kept[i][0]: body_hash(kept[i][1]) for i in group}) for group in groups],
+                batches=[
+                    BatchEntry({kept[i][0]: ResponseCache.key_for(self.extractor.base_url, kept[i][1]) for i in group})
+                    for group in groups
+                ],
                 sync=sync,
                 not_started=[custom_id for custom_id, _ in left],
             )
@@ -402,8 +404,10 @@ class ProviderBatch:
 
     async def wait(self, poll_interval: float = 30.0) -> None:
         """Poll until every batch has ended."""
-        while not (await self.refresh() is not None and self.finished):
+        await self.refresh()
+        while not self.finished:
             await asyncio.sleep(poll_interval)
+            await self.refresh()
 
     async def cancel(self) -> list[BatchEntry]:
         """Ask the provider to cancel every batch still running."""
@@ -483,7 +487,7 @@ class ProviderBatch:
                 return None
 
             async def first(body: dict[str, Any]) -> Sent | None:
-                if body_hash(body) != expected:
+                if ResponseCache.key_for(self.extractor.base_url, body) != expected:
                     log.warning("%s: the request differs from the one sent in the batch: sent again", item.id)
                     return None
                 return Sent(ChatResponse(data, 0.0), price_factor=BATCH_DISCOUNT)
