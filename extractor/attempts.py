@@ -9,7 +9,6 @@ replayed. Every error raised carries what the extraction cost (`usage`, `attempt
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ from .models_info import ModelCatalog, ModelInfo
 from .modes import Message, Mode, next_mode
 from .observe import ModeFallback, Watch
 from .output.echo import echoes_schema
+from .plan import holds_lists, record_answer_tokens
 from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema
 from .schema.signature import type_signature
@@ -110,12 +110,11 @@ def answer_ceiling(schema: CompiledSchema[Any], info: ModelInfo | None, messages
     accident: a record of fixed shape gets about as many tokens as its schema has (1,024 to 4,096); one
     with lists about twice the text it is read from plus 1,024 (at least 4,096); never more than the
     model's completion limit (or half its context). A cut-off answer is retried once with twice this."""
-    shape = json.dumps(schema.json_schema)
-    if '"array"' in shape:
+    if holds_lists(schema):
         text = sum(len(str(part)) for m in messages for part in _texts(m.get("content")))
         wanted = max(4_096, 2 * math.ceil(text / 4) + 1_024)
     else:
-        wanted = min(4_096, max(1_024, math.ceil(len(shape) / 4)))
+        wanted = record_answer_tokens(schema)
     limit = info.max_completion_tokens if info is not None and info.max_completion_tokens else None
     if limit is None and info is not None and info.context_length:
         limit = info.context_length // 2
@@ -139,6 +138,15 @@ def holds_secret(text: str, secret: str) -> bool:
 def _finish_reason(response: ChatResponse) -> str | None:
     reason = response.data["choices"][0].get("finish_reason")
     return reason if isinstance(reason, str) else None
+
+
+def _count_items(value: Any) -> int:
+    """The items of every list in `value`, nested ones included."""
+    if isinstance(value, list):
+        return len(value) + sum(_count_items(v) for v in value if isinstance(v, (list, dict)))
+    if isinstance(value, dict):
+        return sum(_count_items(v) for v in value.values() if isinstance(v, (list, dict)))
+    return 0
 
 
 def _needs_prices(response: ChatResponse) -> bool:
@@ -169,6 +177,8 @@ class AttemptLoop:
         host: str,
         keep: Callable[[], str | None] | None = None,
         watch: Watch | None = None,
+        answer_room: int | None = None,
+        answer_floor: int | None = None,
     ) -> None:
         self.schema = schema
         self.messages = messages
@@ -182,6 +192,10 @@ class AttemptLoop:
         self.host = host
         self.keep = keep
         self.watch = watch
+        #: the most tokens any answer may have (a retry after a cut included); None: the model's limit
+        self.answer_room = answer_room
+        #: the least `max_tokens` sent when the call sets none (a long list's predicted answer)
+        self.answer_floor = answer_floor
         self.attempts: list[Attempt] = []
         self.fallbacks: list[str] = []
         self.usage = Usage()
@@ -192,7 +206,12 @@ class AttemptLoop:
         settings, mode = self.settings, self.mode
         if settings.params.get("max_tokens") is None:
             self._info = await self.catalog.info(settings.model)
-            settings = settings.merged({"max_tokens": answer_ceiling(self.schema, self._info, self.messages)})
+            wanted = answer_ceiling(self.schema, self._info, self.messages)
+            if self.answer_floor is not None:
+                wanted = max(wanted, self.answer_floor)
+            if self.answer_room is not None:
+                wanted = min(wanted, self.answer_room)
+            settings = settings.merged({"max_tokens": wanted})
         followup: list[Message] = []
         last_error: OutputError | None = None
         last_raw: str | None = None
@@ -256,14 +275,13 @@ class AttemptLoop:
                 attempt.problem = "cut off at max_tokens"
                 if self.watch is not None:
                     await self._finished(attempt, sent, answer.text)
-                if length_retried:
-                    error = OutputTruncatedError(
-                        "the answer was cut off by the token limit twice; no record was made",
-                        raw=shorten(answer.text),
-                    )
-                    raise self.annotate(error)
+                current = settings.params.get("max_tokens")
+                room = self._room(info)
+                cut = self._cut(current, room, attempt_usage.completion_tokens, answer.text, again=length_retried)
+                if cut is not None:
+                    raise self.annotate(cut)
                 length_retried = True
-                settings = self._more_room(settings, info, answer.text)
+                settings = self._more_room(settings, room, answer.text)
                 if self.watch is not None:
                     await self.watch.reasked(attempt.number, "cut_off", attempt.problem, None)
                 continue
@@ -358,17 +376,60 @@ class AttemptLoop:
         self.catalog.remember_fallback(self.settings.model, mode.name, fallback.name, exc.body or "")
         return fallback
 
-    def _more_room(self, settings: Settings, info: ModelInfo | None, text: str | None) -> Settings:
-        """Settings for one more try after a `length` cut: twice the tokens, within the model's limit."""
+    def _room(self, info: ModelInfo | None) -> int | None:
+        """The most tokens an answer may have: the planned answer room, within the model's completion limit
+        (else half its context); None when nothing says."""
+        limit = info.max_completion_tokens if info and info.max_completion_tokens else None
+        if limit is None and info and info.context_length:
+            limit = info.context_length // 2
+        rooms = [r for r in (self.answer_room, limit) if r]
+        return min(rooms) if rooms else None
+
+    def _cut(
+        self, current: Any, room: int | None, tokens: int, text: str | None, *, again: bool
+    ) -> OutputTruncatedError | None:
+        """The error for an answer cut off at `current` max_tokens (`tokens` long), unless trying once more
+        with more room can help: not when it was already tried (`again`), nor when `current` is the most an
+        answer may have (`room`), nor when the endpoint stopped the answer short of `current` (its own
+        limit is lower)."""
+        sent = current if isinstance(current, int) else None
+        at_limit = sent is not None and room is not None and sent >= room
+        if not (at_limit or again):
+            return None
+        if at_limit:
+            message = (
+                f"the answer was cut off at the token limit ({sent} tokens, the most one answer may have here); "
+                "no record was made"
+            )
+        else:
+            message = "the answer was cut off by the token limit twice; no record was made"
+        return OutputTruncatedError(
+            message,
+            raw=shorten(text),
+            limit=sent,
+            at_limit=at_limit,
+            answer_tokens=tokens or sent,
+            items=self._items(text),
+        )
+
+    def _items(self, text: str | None) -> int | None:
+        """How many whole list items the cut-off answer `text` holds (None when the schema has no lists)."""
+        if not text or not holds_lists(self.schema):
+            return None
+        try:
+            value = self.schema.parse_partial(text)
+        except (ExtractorError, ValueError, TypeError, RecursionError):
+            return None
+        return max(_count_items(value) - 1, 0)  # the last one may be cut
+
+    def _more_room(self, settings: Settings, room: int | None, text: str | None) -> Settings:
+        """Settings for one more try after a `length` cut: twice the tokens, within `room`."""
         current = settings.params.get("max_tokens")
         if not isinstance(current, int):
             current = max(1024, len(text or "") // 2)
         wanted = current * 2
-        limit = info.max_completion_tokens if info and info.max_completion_tokens else None
-        if limit is None and info and info.context_length:
-            limit = info.context_length // 2
-        if limit is not None:
-            wanted = min(wanted, limit)
+        if room is not None:
+            wanted = min(wanted, room)
         log.info("answer cut off at max_tokens=%s; trying once with max_tokens=%d", current, wanted)
         return settings.merged({"max_tokens": wanted})
 

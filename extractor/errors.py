@@ -127,7 +127,30 @@ class OutputInvalidError(OutputError):
 
 
 class OutputTruncatedError(OutputError):
-    """The answer was cut off or is incomplete; only a lossy repair could make it a value."""
+    """The answer was cut off or is incomplete; only a lossy repair could make it a value.
+
+    When the token limit cut it: `limit` is the `max_tokens` it was cut at, `at_limit` says that no
+    answer of the call may be longer (the model's completion limit, or the room its context leaves), so
+    asking again the same way cannot help; `answer_tokens` is how long the cut answer was and `items`
+    how many whole list items it held (None when not known)."""
+
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[ErrorDetail] = (),
+        *,
+        raw: str | None = None,
+        repairs: Sequence[Any] = (),
+        limit: int | None = None,
+        at_limit: bool = False,
+        answer_tokens: int | None = None,
+        items: int | None = None,
+    ) -> None:
+        self.limit = limit
+        self.at_limit = at_limit
+        self.answer_tokens = answer_tokens
+        self.items = items
+        super().__init__(message, errors, raw=raw, repairs=repairs)
 
 
 class StreamDivergedError(OutputError):

@@ -40,7 +40,7 @@ from typing_extensions import Unpack
 from ._portal import at_portal_exit, iterate_sync, run_sync
 from .attempts import AttemptLoop, Sent, shorten
 from .cache import ResponseCache, open_cache
-from .chunked import extract_parts
+from .chunked import extract_planned
 from .errors import (
     ConfigurationError,
     ExtractorError,
@@ -62,13 +62,13 @@ from .observe import (
     take_input,
 )
 from .output.incremental import ItemScanner
-from .plan import Part, needs_context, plan_document
+from .plan import Part, Plan, plan_document
 from .prompting import with_examples
 from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema, compile_schema
-from .schema.part import PartSchema, part_schema
 from .settings import BATCH_OPTIONS, CallOptions, ManyOptions, Settings
 from .sources import (
+    Chunk,
     Document,
     SourceText,
     evidence_texts,
@@ -406,28 +406,37 @@ class Extractor:
             file_settings = settings.merged({"plugins": plugins})
             messages = self._messages([document.as_file_part()], file_settings)
             return await self._run(compiled, messages, file_settings, listen, keep, first, watch)
-        planned = await self._plan(document, compiled, settings)
-        if planned is not None:  # a document in parts is not streamed: its value exists only once they are merged
-            part_schema_, parts = planned
+        plan = await self._plan(document, compiled, settings)
+        room = plan.limits.answer_room
+
+        async def whole() -> ExtractResult[Any]:
+            messages = self._messages(document.to_parts(), settings)
+            floor = plan.answer_floor(plan.chunks[0])
+            return await self._run(compiled, messages, settings, listen, keep, first, watch, room=room, floor=floor)
+
+        async def run(part: Part) -> ExtractResult[Any]:  # a document in parts is not streamed: its value
+            messages = self._messages(part.to_parts(), settings)  # exists only once they are merged
+            chunk_watch = watch.at_chunk(part.number - 1) if watch is not None else None
+            schema = plan.part_schema().compiled
+            floor = plan.answer_floor(part.chunk)
+            return await self._run(schema, messages, settings, first=first, watch=chunk_watch, room=room, floor=floor)
+
+        async def split(chunks: list[Chunk]) -> None:
             if watch is not None:
-                spans = tuple((p.chunk.start, p.chunk.end) for p in parts)
-                split = DocumentSplit(
+                spans = tuple((c.start, c.end) for c in chunks)
+                event = DocumentSplit(
                     call_id=watch.call_id,
                     input_id=watch.input_id,
                     document=document.name,
                     characters=len(document.text),
                     chunks=spans,
                 )
-                await watch.emit(split)
+                await watch.emit(event)
+            log.info("%s: %d characters in %d parts", document.name, len(document.text), len(chunks))
 
-            async def run(part: Part) -> ExtractResult[Any]:
-                messages = self._messages(part.to_parts(), settings)
-                chunk_watch = watch.at_chunk(part.chunk.index) if watch is not None else None
-                return await self._run(part_schema_.compiled, messages, settings, first=first, watch=chunk_watch)
-
-            return await extract_parts(run, part_schema_, document, parts, settings, self._annotate)
-        messages = self._messages(document.to_parts(), settings)
-        return await self._run(compiled, messages, settings, listen, keep, first, watch)
+        # the first part of a list document is asked alone (the rest planned by its answer), unless the first
+        # requests are answered another way (a provider batch) or only looked at (`arequests`)
+        return await extract_planned(whole, run, plan, settings, self._annotate, probe=first is None, split=split)
 
     def extract_result(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> ExtractResult[Any]:
         """Sync `aextract_result`."""
@@ -626,6 +635,17 @@ class Extractor:
         """Sync `asubmit_batch` (the handle's `status()` and `collect()` are sync too)."""
         return run_sync(self.asubmit_batch(schema, sources, state=state, max_cost=max_cost, **options))
 
+    async def aplan(self, schema: Any, source: Source, **options: Unpack[CallOptions]) -> Plan | None:
+        """How a call would send `source` (`extractor.plan`): for a text or a document, the plan (whole, or the
+        parts that each fit one request and one answer of the model, with `Plan.requests()` estimating each
+        request's tokens); None for a source sent as it is (images, a list of sources, messages, a PDF sent
+        as a file). Nothing is sent but, when it is not known yet, the endpoint's model list."""
+        settings = self._settings.merged(options)
+        document = None if _is_messages(source) else await _as_document(source)
+        if document is None or (settings.pdf_engine is not None and document.kind == "pdf"):
+            return None
+        return await self._plan(document, compile_schema(schema), settings)
+
     async def model_info(self, model: str | None = None) -> ModelInfo:
         """What the endpoint says about `model` (default: this extractor's): limits, prices, parameters."""
         return await self._catalog.info(model or self._settings.model)
@@ -666,31 +686,20 @@ class Extractor:
             messages.insert(0, {"role": "system", "content": settings.instructions})
         return messages
 
-    async def _plan(
-        self, document: Document, compiled: CompiledSchema[Any], settings: Settings
-    ) -> tuple[PartSchema[Any], list[Part]] | None:
-        """The schema the parts of `document` are asked with, and the parts; None when it fits one request
-        whole (then no part schema is derived: most documents never need one)."""
-        max_chars, max_tokens = settings.max_chars, settings.max_tokens_per_request
-        context = needs_context(document, max_chars=max_chars, max_tokens=max_tokens)
-        if not (context or max_chars or max_tokens):
-            return None
-        info = await self._catalog.info(settings.model) if context else None
-        schema = part_schema(compiled)
-        parts = plan_document(
+    async def _plan(self, document: Document, compiled: CompiledSchema[Any], settings: Settings) -> Plan:
+        """How `document` is sent (`extractor.plan`): whole, or in parts that each fit one request and one
+        answer of the model (its limits from the endpoint's model list, cached)."""
+        info = await self._catalog.info(settings.model)
+        return plan_document(
             document,
-            schema.compiled,
+            compiled,
             instructions=settings.instructions,
-            max_chars=max_chars,
-            max_tokens=max_tokens,
+            max_chars=settings.max_chars,
+            max_tokens=settings.max_tokens_per_request,
             info=info,
             answer_tokens=settings.params.get("max_tokens"),
             carry=settings.carry_context,
         )
-        if not parts:
-            return None
-        log.info("%s: %d characters in %d parts", document.name, len(document.text), len(parts))
-        return schema, parts
 
     def check_key(self) -> None:
         """Raise `ConfigurationError` when the endpoint needs an API key and none was found."""
@@ -728,9 +737,13 @@ class Extractor:
         keep: Callable[[], str | None] | None = None,
         first: FirstAnswer | None = None,
         watch: Watch | None = None,
+        *,
+        room: int | None = None,
+        floor: int | None = None,
     ) -> ExtractResult[Any]:
         """The attempt loop (`extractor.attempts`) for one conversation, sending with `_send` (the first
-        request answered by `first` when it can); `watch` tells the hooks what happens."""
+        request answered by `first` when it can); `watch` tells the hooks what happens. `room`: the most
+        tokens an answer may have; `floor`: the least `max_tokens` sent (when the call sets none)."""
         mode, auto = await self._mode(settings)
 
         async def send(body: dict[str, Any], mode: Mode, attempt: int) -> Sent:
@@ -754,6 +767,8 @@ class Extractor:
             host=self._transport.host,
             keep=keep,
             watch=watch,
+            answer_room=room,
+            answer_floor=floor,
         )
         return await loop.run()
 

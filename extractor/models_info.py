@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import APIError
+from .errors import APIError, EndpointUnreachableError
 from .transport import Transport
 
 __all__ = ["DEFAULT_MODEL", "ModelCatalog", "ModelInfo", "create_private_file", "default_cache_dir", "private_dir"]
@@ -345,9 +345,13 @@ class ModelCatalog:
         return fetched, fetched + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
 
     async def _fetch(self) -> tuple[float, float, dict[str, ModelInfo]]:
-        """Ask the endpoint; a model list is saved to disk, a failure (or no list) holds for `_FAILED_TTL`."""
+        """Ask the endpoint; a model list is saved to disk, a failure (or no list) holds for `_FAILED_TTL`. An
+        endpoint that cannot be reached at all raises `EndpointUnreachableError`: its chat completions
+        cannot be reached either."""
         try:
             entries = _model_entries(await self.transport.models())
+        except EndpointUnreachableError:
+            raise
         except APIError as exc:
             log.info("could not list the models of %s (%s); going by defaults", self.transport.host, exc)
             now = time.time()

@@ -54,7 +54,7 @@ import os
 import pickle
 import time
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -63,8 +63,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic_core
 
 from ._portal import run_sync
+from .batch.estimate import Prices, input_cost
 from .batch.limits import AdaptiveLimit, Budget, TokenBucket
-from .batch.runner import _ANSWER_TOKENS, _SHORT_ANSWER_TOKENS, BatchResult, run_fault, stop_message
+from .batch.runner import BatchResult, run_fault, stop_message
 from .batch.sink import JsonlSink, errors_path_for
 from .errors import (
     AuthenticationError,
@@ -75,6 +76,7 @@ from .errors import (
     PaymentRequiredError,
 )
 from .hooks import RunHooks, use_hooks
+from .plan import RequestEstimate
 from .sources import DEFAULT_MAX_FILE_BYTES, IMAGE_TOKENS, Document, estimate_tokens
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ def _ray() -> ModuleType:
 class SharedLimits:
     """The limits of a whole job, shared by every worker: run as one async Ray actor (`shared_limits()`).
 
-    The protocol, per input: `acquire(tokens, prices, attempts)` answers `("go", lease, "")` once a
+    The protocol, per input: `acquire(requests, prices, attempts)` answers `("go", lease, "")` once a
     place is free (at most `concurrency` inputs in flight, fewer after a 429) and, with a budget, the
     input's cost estimate is reserved; `("wait", 0, "")` after waiting `wait` seconds without one (ask
     again); `("budget", 0, message)` when the budget is reached (the input is not started, and no
@@ -136,9 +138,11 @@ class SharedLimits:
     stop message if the run has stopped. A worker `renew`s its leases while they run: a lease not
     renewed for `lease_timeout` seconds (its worker died) is given back, its reservation counted spent.
 
-    Estimates follow the local runner: every attempt an input may make (`attempts`), each with its
-    prompt (`tokens`) and the longest answer seen so far; an input alone may start on one attempt's
-    short-answer estimate.
+    Estimates are the local runner's (`batch.estimate`): `requests` are the `(prompt tokens, predicted answer
+    tokens or None)` of every request the input's plan sends (a long document's every part; an int: one
+    request of that many prompt tokens), each with every attempt it may make (`attempts`) and its
+    predicted answer or the longest seen so far; an input alone may start if each request fits once with
+    a short answer.
     """
 
     def __init__(
@@ -172,7 +176,10 @@ class SharedLimits:
     # -- per input --
 
     async def acquire(
-        self, tokens: int = 0, prices: tuple[float | None, float | None] = (None, None), attempts: int = 1
+        self,
+        requests: Sequence[tuple[int, int | None]] | int = 0,
+        prices: tuple[float | None, float | None] = (None, None),
+        attempts: int = 1,
     ) -> tuple[Verdict, int, str]:
         """A place and a reservation for one input (see the class docstring for the answers)."""
         self._expire()
@@ -191,7 +198,12 @@ class SharedLimits:
                 return "wait", 0, ""
         lease = next(self._ids)
         if self.budget is not None:
-            verdict = await self._reserve(lease, tokens, prices, attempts, deadline)
+            planned = (
+                [RequestEstimate(requests, None)]
+                if isinstance(requests, int)
+                else [RequestEstimate(*r) for r in requests]
+            )
+            verdict = await self._reserve(lease, planned, prices, attempts, deadline)
             if verdict != "go":
                 self.limit.release(succeeded=False)
                 return verdict, 0, self._budget_message() if verdict == "budget" else ""
@@ -288,27 +300,35 @@ class SharedLimits:
         return self._settled
 
     def _estimate(
-        self, tokens: int, prices: tuple[float | None, float | None], attempts: int, *, least: bool = False
+        self,
+        requests: list[RequestEstimate],
+        prices: tuple[float | None, float | None],
+        attempts: int,
+        *,
+        least: bool = False,
     ) -> float:
         prompt_price, completion_price = prices
         if prompt_price is None or completion_price is None:
             return 0.0
-        answer = self.longest_answer if self.longest_answer is not None else _ANSWER_TOKENS
-        if least:
-            return tokens * prompt_price + min(answer, _SHORT_ANSWER_TOKENS) * completion_price
-        return (tokens * prompt_price + answer * completion_price) * max(1, attempts)
+        priced = Prices(prompt_price, completion_price)
+        return input_cost(requests, priced, attempts=attempts, longest_answer=self.longest_answer, least=least)
 
     async def _reserve(
-        self, lease: int, tokens: int, prices: tuple[float | None, float | None], attempts: int, deadline: float
+        self,
+        lease: int,
+        requests: list[RequestEstimate],
+        prices: tuple[float | None, float | None],
+        attempts: int,
+        deadline: float,
     ) -> Verdict:
         """Reserve the input's estimate; while others are in flight, wait (until `deadline`) for them to settle
         before deciding that the budget is reached."""
         budget = self.budget
         assert budget is not None
         loop = asyncio.get_running_loop()
-        while not budget.reserve(lease, self._estimate(tokens, prices, attempts)):
-            if not budget.in_flight:  # alone, an input may start if its first attempt fits
-                if budget.reserve(lease, self._estimate(tokens, prices, attempts, least=True)):
+        while not budget.reserve(lease, self._estimate(requests, prices, attempts)):
+            if not budget.in_flight:  # alone, an input may start if its every request fits once
+                if budget.reserve(lease, self._estimate(requests, prices, attempts, least=True)):
                     return "go"
                 self.over_budget = True
                 log.warning(
@@ -646,10 +666,16 @@ async def _extract_rows(rows: list[dict[str, Any]], job: _Job) -> list[dict[str,
             unread: BatchResult[Any] = BatchResult(row["id"], row["source"], None, error=ExtractorError(""), meta=meta)
             return {**record(unread), "error": row["error"]}
         source: Document | str = pickle.loads(row["document"]) if row.get("document") is not None else row["text"]
-        tokens = _source_tokens(source) + job.overhead
+        requests: list[tuple[int, int | None]] = []
+        if job.prices != (None, None):  # with a budget: every request of its plan (a long document's every part)
+            plan = await extractor.aplan(job.schema, source, **job.options)
+            planned = (
+                plan.requests() if plan is not None else [RequestEstimate(_source_tokens(source) + job.overhead, None)]
+            )
+            requests = [(r.prompt_tokens, r.answer_tokens) for r in planned]
         async with local:
             while True:
-                verdict, lease, message = await job.limits.acquire.remote(tokens, job.prices, job.attempts)
+                verdict, lease, message = await job.limits.acquire.remote(requests, job.prices, job.attempts)
                 if verdict == "go":
                     break
                 if verdict == "budget":

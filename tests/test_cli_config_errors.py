@@ -449,7 +449,7 @@ def _extractor(base_url: str, tmp_path: Path, backend: str, attempts: int = 1) -
     return Extractor(
         base_url=base_url,
         mode="json_schema",
-        max_tokens=500,  # no model list is looked up: only the chat request goes out
+        max_tokens=500,
         api_key=KEY,
         retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02),
         cache_dir=tmp_path / "cache",

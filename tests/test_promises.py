@@ -238,18 +238,21 @@ class Lines(BaseModel):
 
 def test_a_request_without_max_tokens_carries_a_ceiling(tmp_path: Path) -> None:
     small = ModelSpec("small/model", max_completion_tokens=3_000)
-    with TestServer(models=[ModelSpec("mistralai/mistral-small-2603"), small]) as server:
+    big = ModelSpec("big/model", max_completion_tokens=65_536)
+    with TestServer(models=[ModelSpec("mistralai/mistral-small-2603"), small, big]) as server:
         ex = make(server, tmp_path)
         ex.extract(Note, "short text")
-        ex.extract(Lines, "word " * 8_000)
+        ex.extract(Lines, "word " * 8_000, model="big/model")
         ex.extract(Lines, "word " * 8_000, model="small/model")
+        ex.extract(Lines, "word " * 8_000)
         ex.extract(Note, "short text", max_tokens=77)
         sent = [r.json["max_tokens"] for r in server.chat_requests]
     assert sent[0] == 1_024  # a record of fixed shape: about its schema's size, at least 1,024
     assert 2 * 10_000 + 1_024 <= sent[1] <= 2 * 10_100 + 1_024  # a list: twice the text's tokens (and the
     # instructions') and 1,024
     assert sent[2] == 3_000  # never past the model's completion limit
-    assert sent[3] == 77  # the caller's own wins
+    assert sent[3] == 16_384  # nor past 16,384 when the model's entry gives no limit
+    assert sent[4] == 77  # the caller's own wins
 
 
 def test_a_cut_off_answer_is_retried_once_with_twice_the_ceiling(server: TestServer, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def _check_cover(text: str, chunks: list[Chunk], max_chars: int, overlap: int) -
         if text[before.end - 1] == "\f" or after.pages[:1] != before.pages[-1:]:
             assert shared == 0  # cut between pages: nothing split, nothing repeated
         else:
-            assert 0 < shared <= overlap  # overlapping, so no character between them is lost
+            assert 0 < shared <= overlap if overlap else shared == 0  # overlapping (unless none): nothing lost
 
 
 # --- estimate -------------------------------------------------------------------------------------
@@ -108,33 +108,32 @@ def test_two_million_characters_split_at_paragraphs_and_merged_back() -> None:
     assert len(chunks) < 2_000_000 / 4000  # every chunk more than half full
     # paragraphs are shorter than half a chunk: every cut is at a paragraph boundary
     assert all(text[c.end - 2 : c.end] == "\n\n" and text[c.end] != "\n" for c in chunks[:-1])
-    # each chunk "extracts" the SKUs it sees in full; the title only from the first, the total from the last
+    # read for a list, the chunks do not overlap: each SKU is in exactly one chunk, so the merge needs no
+    # de-duplication (and two equal rows stay two rows)
+    rows = split_text(text, max_chars=8000, overlap=200, rows=True)
+    _check_cover(text, rows, 8000, 0)
+    assert all(text[c.end - 1] == "\n" for c in rows[:-1])  # cut at line ends
     values: list[dict[str, Any]] = [
         {
             "title": "Catalogue" if c.index == 0 else None,
             "items": [{"sku": s} for s in re.findall(r"SKU-\d{6}\b", c.text)],
-            "total": len(skus) if c.index == len(chunks) - 1 else None,
+            "total": len(skus) if c.index == len(rows) - 1 else None,
         }
-        for c in chunks
+        for c in rows
     ]
     merged = merge_results(values)
     found = [item["sku"] for item in merged.value["items"]]
-    assert sum(len(v["items"]) for v in values) > len(found)  # overlaps did repeat some items...
-    assert found == sorted(set(found))  # ...kept once each, in text order
-    assert set(found) == set(re.findall(r"SKU-\d{6}\b", text))
+    assert sum(len(v["items"]) for v in values) == len(found)  # nothing read twice
+    assert found == re.findall(r"SKU-\d{6}\b", text)  # every SKU once, in text order
     assert len(found) in (len(skus), len(skus) - 1)  # the text was cut at 2,000,000 characters
     assert merged.value["title"] == "Catalogue"
     assert merged.value["total"] == len(skus)
     assert merged.provenance["$.title"] == 0
-    assert merged.provenance["$.total"] == len(chunks) - 1
-    first_chunk: dict[str, int] = {}
-    for index, value in enumerate(values):
-        for item in value["items"]:
-            first_chunk.setdefault(item["sku"], index)
-    assert len(first_chunk) == len(found)
+    assert merged.provenance["$.total"] == len(rows) - 1
+    chunk_of = {item["sku"]: index for index, value in enumerate(values) for item in value["items"]}
     for i, sku in enumerate(found):
-        assert merged.provenance[f"$.items[{i}]"] == first_chunk[sku]
-        assert merged.provenance[f"$.items[{i}].sku"] == first_chunk[sku]
+        assert merged.provenance[f"$.items[{i}]"] == chunk_of[sku]
+        assert merged.provenance[f"$.items[{i}].sku"] == chunk_of[sku]
     assert merged.conflicts == {}
 
 

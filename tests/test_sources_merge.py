@@ -1,4 +1,4 @@
-"""Merging per-chunk values: lists concatenated and de-duplicated, first non-null scalars, provenance."""
+"""Merging per-chunk values: lists concatenated with every item kept, first non-null scalars, provenance."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_objects_merge_recursively_with_provenance() -> None:
         "invoice_number": None,
         "date": "2024-03-01",
         "seller": {"vat": "DE123"},
-        "lines": [{"qty": 1, "sku": "X"}, {"sku": "Y", "qty": 2}],  # X again, keys in another order
+        "lines": [{"qty": 1, "sku": "X"}, {"sku": "Y", "qty": 2}],  # X again: a second row of the document
     }
     values: list[Any] = [first, None, third, {"total": 12.5, "lines": [], "notes": ["paid", "thanks"]}]
     merged = merge_results(values)
@@ -26,7 +26,7 @@ def test_objects_merge_recursively_with_provenance() -> None:
         "invoice_number": "A-1",
         "date": "2024-03-01",
         "seller": {"name": "ACME", "vat": "DE123"},
-        "lines": [{"sku": "X", "qty": 1}, {"sku": "Y", "qty": 2}],
+        "lines": [{"sku": "X", "qty": 1}, {"qty": 1, "sku": "X"}, {"sku": "Y", "qty": 2}],
         "total": 12.5,
         "notes": ["paid", "thanks"],
     }
@@ -39,8 +39,11 @@ def test_objects_merge_recursively_with_provenance() -> None:
         "$.lines[0].sku": 0,
         "$.lines[0].qty": 0,
         "$.lines[1]": 2,
-        "$.lines[1].sku": 2,
         "$.lines[1].qty": 2,
+        "$.lines[1].sku": 2,
+        "$.lines[2]": 2,
+        "$.lines[2].sku": 2,
+        "$.lines[2].qty": 2,
         "$.total": 3,
         "$.notes[0]": 3,
         "$.notes[1]": 3,
@@ -55,10 +58,13 @@ def test_differing_scalars_keep_the_first_and_are_reported() -> None:
     assert merged.conflicts == {"$.total": [(0, 10), (1, 10.0), (2, 11)]}
 
 
-def test_duplicates_are_found_by_canonical_json() -> None:
-    merged = merge_results([[1, {"a": 1, "b": [2]}, "x"], [1.0, {"b": [2], "a": 1}, "x ", "x"]])
-    assert merged.value == [1, {"a": 1, "b": [2]}, "x", "x "]
-    assert merged.provenance == {"$[0]": 0, "$[1]": 0, "$[1].a": 0, "$[1].b[0]": 0, "$[2]": 0, "$[3]": 1}
+def test_equal_items_are_different_rows_and_all_kept_in_order() -> None:
+    # chunks of a list document never overlap: an item equal to another is another row the document prints
+    coffee = {"date": "2024-03-01", "text": "Coffee", "amount": -3.5}
+    merged = merge_results([{"rows": [coffee, coffee]}, {"rows": [coffee, {"date": "2024-03-02", "text": "Tea"}]}])
+    assert merged.value == {"rows": [coffee, coffee, coffee, {"date": "2024-03-02", "text": "Tea"}]}
+    assert [merged.provenance[f"$.rows[{i}]"] for i in range(4)] == [0, 0, 1, 1]
+    assert merged.conflicts == {}
 
 
 def test_scalar_roots_and_empty_inputs() -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..cache import ResponseCache
@@ -31,9 +30,11 @@ from ..errors import (
 )
 from ..hooks import RunHooks, use_hooks
 from ..observe import InputFinished, call_hooks, new_call_id, reset_input, set_input
+from ..plan import RequestEstimate
 from ..results import ExtractResult, Usage
 from ..schema import compile_schema
 from ..sources import DEFAULT_MAX_FILE_BYTES, Document, estimate_tokens
+from .estimate import Prices, input_cost
 from .limits import AdaptiveLimit, Budget, TokenBucket
 from .loader import DEFAULT_LOAD_TIMEOUT, DocumentLoader
 
@@ -45,11 +46,6 @@ __all__ = ["BatchItem", "BatchResult", "BatchRunner"]
 log = logging.getLogger("extractor")
 
 T = TypeVar("T")
-
-#: the answer length assumed for a cost estimate before any result is in
-_ANSWER_TOKENS = 1_000
-#: the answer length an input let start alone near the end of a budget is reserved for
-_SHORT_ANSWER_TOKENS = 200
 
 
 @dataclass
@@ -160,6 +156,8 @@ class _Hooks(RunHooks):
 
 
 _DONE = object()
+#: the prompt tokens assumed for a source that is neither a text nor a document (images, a list, messages)
+_OTHER_SOURCE_TOKENS = 4_000
 
 
 class BatchRunner(Generic[T]):
@@ -203,7 +201,7 @@ class BatchRunner(Generic[T]):
         self.max_file_size = max_file_size
         self.options = dict(options or {})
         self._loader: DocumentLoader | None = None
-        self._prices: tuple[float | None, float | None] = (None, None)
+        self._prices: Prices | None = None
         #: the prompt tokens of a request besides the source (schema, instructions), for the budget
         self._overhead = 0
         #: the longest answer seen so far, in tokens (None before any)
@@ -234,13 +232,17 @@ class BatchRunner(Generic[T]):
             await self._loader.aclose()
             self._loader = None
 
-    async def _one(self, item: BatchItem, seq: int) -> BatchResult[T]:
+    async def _one(self, item: BatchItem, seq: int, state: _State) -> BatchResult[T]:
         token = None
         if self.extractor._observers(self.options.get("hooks")):  # its events carry the input's id
             call_id = self._call_ids[seq] = new_call_id()
             token = set_input(call_id, item.id)
         try:
             source = await self.load(item)  # overlapping network waits
+            if self.budget is not None:  # reserved once read: a long document's every part is counted
+                refused = await self._reserve(seq, item, source, state)
+                if refused is not None:
+                    return refused
             answered = self.answers(item) if self.answers is not None else None
             result = await self.extractor.aextract_result(self.schema, source, answered=answered, **self.options)
         except ExtractorError as exc:
@@ -258,42 +260,46 @@ class BatchRunner(Generic[T]):
             event = InputFinished(call_id=call_id or new_call_id(), input_id=result.id, result=result)
             await call_hooks(hooks, event)
 
-    def _estimate(self, item: BatchItem, *, least: bool = False) -> float:
-        """What `item` may cost at most, for the budget: every attempt it may need (the first, each
-        re-ask, one length retry), each with its prompt and the longest answer seen so far. With
-        `least`, one attempt with a short answer: what an input alone is let start with."""
-        prompt_price, completion_price = self._prices
-        if prompt_price is None or completion_price is None:
-            return 0.0
-        source = item.source
-        if isinstance(source, str):
-            tokens = estimate_tokens(source)
-        elif isinstance(source, os.PathLike):
-            path = Path(source)
-            size = path.stat().st_size if path.is_file() else 0
-            tokens = size // 2 if path.suffix.lower() in (".txt", ".md", ".csv", ".json") else size // 10
-        else:
-            tokens = 4_000
-        answer = self._longest_answer if self._longest_answer is not None else _ANSWER_TOKENS
-        if least:
-            return (tokens + self._overhead) * prompt_price + min(answer, _SHORT_ANSWER_TOKENS) * completion_price
-        attempt = (tokens + self._overhead) * prompt_price + answer * completion_price
-        return attempt * self._attempts
+    async def _requests(self, source: Any) -> list[RequestEstimate]:
+        """The requests `source` is planned to send (one per part of a long document, each split of a long
+        list), with their prompts and predicted answers."""
+        plan = await self.extractor.aplan(self.schema, source, **self.options)
+        if plan is not None:
+            return plan.requests()
+        tokens = estimate_tokens(source) if isinstance(source, str) else _OTHER_SOURCE_TOKENS
+        return [RequestEstimate(tokens + self._overhead, None)]
 
-    async def _reserve(self, seq: int, item: BatchItem, state: _State) -> bool:
-        """Reserve what `item` may cost; while others are in flight, wait for them to settle (their
-        reservations are cautious) before deciding that the budget is reached."""
-        budget = self.budget
-        if budget is None:
-            return True
-        while not budget.reserve(seq, self._estimate(item)):
+    async def _reserve(self, seq: int, item: BatchItem, source: Any, state: _State) -> BatchResult[T] | None:
+        """Reserve what `item` may cost (`batch.estimate`: every request of its plan, every attempt each may
+        need, the longest answer seen so far); while others are in flight, wait for them to settle (their
+        reservations are cautious) before deciding that the budget is reached. None when reserved, else the
+        input's result: not started."""
+        budget, prices = self.budget, self._prices
+        if budget is None or prices is None:
+            return None
+        requests = await self._requests(source)
+
+        def cost(least: bool = False) -> float:
+            longest = self._longest_answer
+            return input_cost(requests, prices, attempts=self._attempts, longest_answer=longest, least=least)
+
+        while not budget.reserve(seq, cost()):
             if state.stop is not None:
-                return False
-            if not budget.in_flight:  # alone, an input may start if its first attempt fits
-                return budget.reserve(seq, self._estimate(item, least=True))
+                return self._not_started(item, state.stop)
+            if state.over_budget:
+                return self._skipped(item)
+            if not budget.in_flight:  # alone, an input may start if its every request fits once, shortly answered
+                if budget.reserve(seq, cost(least=True)):
+                    return None
+                state.over_budget = True
+                log.warning(
+                    "budget of $%.4f reached (spent $%.4f, ~$%.4f in flight): starting nothing more",
+                    budget.max_cost, budget.spent, budget.in_flight,
+                )  # fmt: skip
+                return self._skipped(item)
             state.settled.clear()
             await state.settled.wait()
-        return True
+        return None
 
     def _settled(self, key: int, result: BatchResult[T]) -> None:
         usage = result.usage
@@ -319,7 +325,7 @@ class BatchRunner(Generic[T]):
                 f"max_cost cannot be kept: the prices of {model} are not known (the endpoint's model list does "
                 "not give them); run without max_cost, or on an endpoint that lists prices"
             )
-        self._prices = (info.prompt_price, info.completion_price)
+        self._prices = Prices(info.prompt_price, info.completion_price)
         schema = compile_schema(self.schema)
         instructions = self.options.get("instructions") or ""
         self._overhead = estimate_tokens(json.dumps(schema.json_schema) + str(instructions)) + 100
@@ -398,16 +404,6 @@ class BatchRunner(Generic[T]):
                 if state.stop is not None:
                     self.limit.release(succeeded=False)
                     break
-                if self.budget is not None and not await self._reserve(seq, item, state):
-                    self.limit.release(succeeded=False)
-                    state.over_budget = True
-                    log.warning(
-                        "budget of $%.4f reached (spent $%.4f, ~$%.4f in flight): starting nothing more",
-                        self.budget.max_cost, self.budget.spent, self.budget.in_flight,
-                    )  # fmt: skip
-                    await queue.put((seq, self._skipped(item)))
-                    seq += 1
-                    continue
                 task = asyncio.create_task(self._finish(seq, item, queue, state))
                 state.tasks.add(task)
                 task.add_done_callback(state.tasks.discard)
@@ -431,7 +427,7 @@ class BatchRunner(Generic[T]):
             if task is not None:
                 state.working.add(task)
             try:
-                result = await self._one(item, seq)
+                result = await self._one(item, seq, state)
             except asyncio.CancelledError as exc:
                 if state.stop is None or exc.args != (_STOP,):
                     raise

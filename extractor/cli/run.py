@@ -27,8 +27,7 @@ from ..modes import mode_names
 from ..output.repairs import summarize_repairs
 from ..plan import plan_document
 from ..schema import CompiledSchema, compile_schema
-from ..schema.part import part_schema
-from ..sources import IMAGE_TOKENS, Document, typical_tokens
+from ..sources import Document, typical_tokens
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import byte_size, printable, setup_logging
 from .batch_api import EXIT_NOT_FINISHED, run_batch_api
@@ -150,6 +149,10 @@ def write_result(result: BatchResult[Any], compiled: CompiledSchema[Any], sink: 
         sink.write_error({"id": result.id, "source": result.source, "error": error, "meta": _meta(result)})
 
 
+#: the answer tokens a dry run counts for a record of fixed shape
+_RECORD_ANSWER_TOKENS = 600
+
+
 def _dry_run(
     items: Iterator[BatchItem],
     stats: InputStats,
@@ -163,13 +166,13 @@ def _dry_run(
     """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and (asked for) the schema."""
     click.echo("dry run: nothing is sent; what a run would read and send:")
     compiled: CompiledSchema[Any] = compile_schema(schema)
-    parts_schema = part_schema(compiled)
     info = ModelInfo.known(model)
     instructions = options.get("instructions") or DEFAULT_INSTRUCTIONS
-    # what the endpoint will count: the request body as sent, JSON-encoded, about 4 bytes a token
-    whole_overhead = typical_tokens(json.dumps([instructions, compiled.json_schema], ensure_ascii=False)) + 40
-    part_overhead = typical_tokens(json.dumps([instructions, parts_schema.compiled.json_schema], ensure_ascii=False))
-    total_tokens = failures = count = 0
+
+    def sent(value: Any) -> int:  # what the endpoint will count: JSON as sent, about 4 bytes a token
+        return typical_tokens(json.dumps(value, ensure_ascii=False))
+
+    total_tokens = failures = count = requests = answer = 0
     for item in items:
         count += 1
         try:
@@ -181,35 +184,31 @@ def _dry_run(
             else:
                 doc = Document.from_text(str(source), name=item.id)
             # the real run's planner, with the limits known without asking the endpoint
-            parts = plan_document(
+            plan = plan_document(
                 doc,
-                parts_schema.compiled,
+                compiled,
                 instructions=instructions,
                 max_chars=options.get("max_chars"),
                 info=info,
+                answer_tokens=options.get("max_tokens"),
                 carry=options.get("carry_context", True),
             )
         except ExtractorError as exc:
             failures += 1
             click.echo(f"{item.id}\tfails: {printable(str(exc))}")
             continue
-        chunks = len(parts) or 1
-        if parts:
-            request_tokens = sum(
-                typical_tokens(json.dumps(p.preamble + "\n\n" + p.chunk.text, ensure_ascii=False))
-                + IMAGE_TOKENS * len(p.chunk.images)
-                + part_overhead
-                + 40
-                for p in parts
-            )
-        else:
-            content = typical_tokens(json.dumps(doc.text, ensure_ascii=False)) + IMAGE_TOKENS * len(doc.images)
-            request_tokens = content + whole_overhead
+        planned = plan.requests(sent)
+        request_tokens = sum(r.prompt_tokens for r in planned)
+        answers = [r.answer_tokens for r in planned if r.answer_tokens is not None]
+        answer += sum(answers) if answers else _RECORD_ANSWER_TOKENS * len(planned)
         total_tokens += request_tokens
+        requests += len(planned)
         pages = len(doc.pages)
         plural = "s" if pages != 1 else ""
-        click.echo(f"{item.id}\t{doc.kind}, {pages} page{plural}, {chunks} chunk(s), ~{request_tokens} tokens")
-    answer = 600 * (count - failures)
+        said = f" (answers ~{sum(answers)} tokens)" if answers else ""
+        click.echo(
+            f"{item.id}\t{doc.kind}, {pages} page{plural}, {len(planned)} chunk(s){said}, ~{request_tokens} tokens"
+        )
     if info.prompt_price is not None and info.completion_price is not None:
         full = total_tokens * info.prompt_price + answer * info.completion_price
         cost = f"~${full:.4f}"
@@ -217,7 +216,10 @@ def _dry_run(
             cost = f"~${full * BATCH_DISCOUNT:.4f} at the batch price ({cost} synchronously)"
     else:
         cost = "unknown (no prices known for this model without asking the endpoint)"
-    click.echo(f"\n{count} inputs ({failures} would fail to load), ~{total_tokens} prompt tokens, {model}: {cost}")
+    click.echo(
+        f"\n{count} inputs ({failures} would fail to load), {requests} requests, ~{total_tokens} prompt tokens, "
+        f"{model}: {cost}"
+    )
     for line in skipped_lines(stats, limit=None):
         click.echo(line)
     strict = "strict" if compiled.strict else f"not strict ({compiled.reason})"

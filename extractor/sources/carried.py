@@ -1,6 +1,7 @@
 """What a later chunk of a long document cannot see by itself, carried into it, bounded: the document's
-opening lines (its title block: who issued it, what it is) and the header row of a table the chunk
-continues ("Item Qty Rate Amount" on page 1, rows going on over page 2).
+opening lines (its title block: who issued it, what it is; not for a list, see `carried_context`) and
+the header row of a table the chunk continues ("Item Qty Rate Amount" on page 1, rows going on over
+page 2).
 
 A table header row is a line of two to twelve words without digits, followed by three lines that
 end in a number or an amount (rows of the table).
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["MAX_CARRIED_CHARS", "carried_context", "table_headers", "title_block"]
+__all__ = ["MAX_CARRIED_CHARS", "carried_context", "is_row", "table_headers", "title_block"]
 
 #: At most this many characters are carried into a chunk (title block and table header together).
 MAX_CARRIED_CHARS: Final = 600
@@ -40,6 +41,12 @@ def title_block(text: str) -> str:
     return "\n".join(lines)[:_TITLE_CHARS]
 
 
+def is_row(line: str) -> bool:
+    """Whether `line` (stripped) reads as a row of a table or a list: it ends in a number or an amount
+    (`12.50`, `-3.50 EUR`, `1,234`, `(40.00)`, `2019.`)."""
+    return bool(line) and _AMOUNT_END.search(line) is not None
+
+
 def _is_header(line: str) -> bool:
     words = line.split()
     return (
@@ -64,26 +71,29 @@ def table_headers(text: str) -> list[tuple[int, str]]:
         if not _is_header(line):
             continue
         rows = [row for row in stripped[i + 1 : i + 2 * _ROWS + 1] if row][:_ROWS]
-        if len(rows) == _ROWS and all(_AMOUNT_END.search(row) for row in rows):
+        if len(rows) == _ROWS and all(is_row(row) for row in rows):
             found.append((starts[i], line))
     return found
 
 
-def carried_context(text: str, start: int, headers: list[tuple[int, str]] | None = None) -> str:
+def carried_context(text: str, start: int, headers: list[tuple[int, str]] | None = None, *, title: bool = True) -> str:
     """What is carried into the chunk of `text` starting at `start`: the title block (unless the chunk
-    holds it) and the last table header row before `start`, at most `MAX_CARRIED_CHARS` characters.
-    `headers` are `table_headers(text)`, when already found."""
+    holds it, or `title` is False) and the last table header row before `start`, at most
+    `MAX_CARRIED_CHARS` characters. `headers` are `table_headers(text)`, when already found.
+
+    Parts of a document read for a list carry no title block (`title=False`): lines repeated into every
+    part could be read as items again by each; a header row holds no values."""
     if start <= 0:
         return ""
-    title = title_block(text)
+    block = title_block(text) if title else ""
     parts: list[str] = []
-    title_end = text.find(title.splitlines()[-1]) + len(title.splitlines()[-1]) if title else 0
-    if title and title_end > start:
-        title = ""  # the chunk starts inside the title block: it holds the rest of it
-    if title:
-        parts.append(title)
+    block_end = text.find(block.splitlines()[-1]) + len(block.splitlines()[-1]) if block else 0
+    if block and block_end > start:
+        block = ""  # the chunk starts inside the title block: it holds the rest of it
+    if block:
+        parts.append(block)
     before = [(at, line) for at, line in (headers if headers is not None else table_headers(text)) if at < start]
-    if before and before[-1][0] >= title_end:
+    if before and before[-1][0] >= block_end:
         parts.append(f"Table columns: {before[-1][1]}")
     carried = "\n".join(parts)
     return carried if len(carried) <= MAX_CARRIED_CHARS else carried[:MAX_CARRIED_CHARS].rsplit("\n", 1)[0]

@@ -4,9 +4,11 @@ came from.
 The default rule, for plain JSON values (dicts, lists, scalars):
 
 - objects merge key by key, recursively (keys in first-seen order);
-- lists are concatenated in chunk order, then de-duplicated by canonical JSON (keys sorted, `1.0` equal
-  to `1`), keeping the first occurrence: an item read twice from the overlap of two chunks is kept once;
-- scalars take the first non-null value; differing non-null values are listed in `Merged.conflicts`;
+- lists are concatenated in chunk order, every item kept: the chunks of a document whose schema has
+  lists never overlap (`sources.chunking`, `rows`), so two equal items are two rows the document
+  prints (two coffees on one day), never one row read twice;
+- scalars take the first non-null value; differing non-null values (compared by canonical JSON: keys
+  sorted, `1.0` equal to `1`) are listed in `Merged.conflicts`;
 - a chunk whose value is None (nothing found, or the chunk failed) is skipped.
 """
 
@@ -81,13 +83,8 @@ def _combine(items: list[tuple[int, Any]], path: str, merged: Merged) -> Any:
         }
     if all(isinstance(value, list) for _, value in present):
         out: list[Any] = []
-        seen: set[str] = set()
         for chunk, value in present:
             for item in value:
-                key = _key(item)
-                if key in seen:
-                    continue
-                seen.add(key)
                 item_path = join_path(path, len(out))
                 out.append(item)
                 merged.provenance[item_path] = chunk

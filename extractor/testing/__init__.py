@@ -7,13 +7,25 @@
 
 Unscripted requests get a schema-valid instance of the request's schema, in the request's mode.
 OpenAI's Files and Batches endpoints are served too, their lines answered as chat completions.
-Pytest users get a `llm_server` fixture with `pytest_plugins = ["extractor.testing.fixtures"]`;
+`RowReader` answers with the rows a request holds and stops at a completion limit like a real provider
+(long lists, offline). Pytest users get a `llm_server` fixture with `pytest_plugins = ["extractor.testing.fixtures"]`;
 `python -m extractor.testing` runs the server standalone.
 """
 
 from .models import DEFAULT_MODEL, ModelSpec
+from .reader import RowReader, document_text
 from .recorded import Mode, RecordedRequest
 from .replies import Reply
 from .server import Handler, TestServer
 
-__all__ = ["DEFAULT_MODEL", "Handler", "Mode", "ModelSpec", "RecordedRequest", "Reply", "TestServer"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Handler",
+    "Mode",
+    "ModelSpec",
+    "RecordedRequest",
+    "Reply",
+    "RowReader",
+    "TestServer",
+    "document_text",
+]
