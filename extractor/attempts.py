@@ -149,11 +149,6 @@ def _count_items(value: Any) -> int:
     return 0
 
 
-def _needs_prices(response: ChatResponse) -> bool:
-    usage = response.data.get("usage")
-    return not (isinstance(usage, dict) and isinstance(usage.get("cost"), int | float))
-
-
 class AttemptLoop:
     """Attempts at one extraction until an answer validates or the re-asks run out.
 
@@ -233,7 +228,7 @@ class AttemptLoop:
                 raise self.annotate(exc) from None
             response = sent.response
             finish = _finish_reason(response)
-            if self._info is None and (_needs_prices(response) or finish == "length"):
+            if self._info is None:  # the prices: the cost when the answer does not say it, and its list cost
                 self._info = await self.catalog.info(settings.model)
             info = self._info
             attempt_usage = (
@@ -247,6 +242,7 @@ class AttemptLoop:
             )
             if sent.price_factor != 1.0:
                 attempt_usage.cost *= sent.price_factor
+                attempt_usage.list_cost *= sent.price_factor
             self.usage = self.usage + attempt_usage
             message = response.data["choices"][0]["message"]
             attempt = Attempt(

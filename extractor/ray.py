@@ -63,8 +63,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic_core
 
 from ._portal import run_sync
-from .batch.estimate import Prices, input_cost
-from .batch.limits import AdaptiveLimit, Budget, TokenBucket
+from .batch.budget import Budget, Prices, input_cost
+from .batch.limits import AdaptiveLimit, TokenBucket
 from .batch.runner import BatchResult, run_fault, stop_message
 from .batch.sink import JsonlSink, errors_path_for
 from .errors import (
@@ -105,7 +105,7 @@ _ACQUIRE_WAIT = 1.0
 #: the run-level faults in a row that stop a run once some input has succeeded (as the local runner)
 _FAULTS_IN_A_ROW = 3
 
-Verdict = Literal["go", "wait", "budget", "stop"]
+Verdict = Literal["go", "wait", "budget", "stop", "duplicate"]
 
 
 def _ray() -> ModuleType:
@@ -138,7 +138,7 @@ class SharedLimits:
     stop message if the run has stopped. A worker `renew`s its leases while they run: a lease not
     renewed for `lease_timeout` seconds (its worker died) is given back, its reservation counted spent.
 
-    Estimates are the local runner's (`batch.estimate`): `requests` are the `(prompt tokens, predicted answer
+    Estimates are the local runner's (`batch.budget`): `requests` are the `(prompt tokens, predicted answer
     tokens or None)` of every request the input's plan sends (a long document's every part; an int: one
     request of that many prompt tokens), each with every attempt it may make (`attempts`) and its
     predicted answer or the longest seen so far; an input alone may start if each request fits once with
@@ -165,6 +165,9 @@ class SharedLimits:
         self.over_budget = False
         self.stopped: str | None = None
         self._leases: dict[int, float] = {}  # lease -> when last renewed (monotonic)
+        #: input id -> the digest of the content of the first input started with it (a row with the same id and
+        #: content is started again: a task Ray retries after its worker died gives its rows again)
+        self._claims: dict[str, str] = {}
         self._expired: dict[int, float] = {}  # lease -> what its reservation was counted as spent
         self._ids = itertools.count(1)
         self._swept = float("-inf")  # when leases were last looked at for expiry
@@ -180,11 +183,16 @@ class SharedLimits:
         requests: Sequence[tuple[int, int | None]] | int = 0,
         prices: tuple[float | None, float | None] = (None, None),
         attempts: int = 1,
+        claim: tuple[str, str] | None = None,
     ) -> tuple[Verdict, int, str]:
-        """A place and a reservation for one input (see the class docstring for the answers)."""
+        """A place and a reservation for one input (see the class docstring for the answers). `claim`: the
+        input's `(id, digest of its content)`: an id started before with another content answers "duplicate",
+        so that no other row is paid for under an id that has its input."""
         self._expire()
         if self.stopped is not None:
             return "stop", 0, self.stopped
+        if claim is not None and self._claims.get(claim[0], claim[1]) != claim[1]:
+            return "duplicate", 0, f'duplicate id "{claim[0]}" with another content'
         if self.over_budget:
             return "budget", 0, self._budget_message()
         loop = asyncio.get_running_loop()
@@ -208,6 +216,8 @@ class SharedLimits:
                 self.limit.release(succeeded=False)
                 return verdict, 0, self._budget_message() if verdict == "budget" else ""
         self._leases[lease] = time.monotonic()
+        if claim is not None:
+            self._claims.setdefault(claim[0], claim[1])
         self.counts["started"] += 1
         self.counts["peak"] = max(self.counts["peak"], self.limit.in_flight)
         return "go", lease, ""
@@ -219,11 +229,13 @@ class SharedLimits:
         ok: bool,
         cost: float = 0.0,
         cost_known: bool = True,
+        list_cost: float = 0.0,
         answer_tokens: int = 0,
         fault: Literal["at_once", "fault"] | None = None,
         fault_message: str = "",
     ) -> str | None:
-        """The input of `lease` is over: its place back, its cost settled; the stop message, if stopped."""
+        """The input of `lease` is over: its place back, its cost settled (`list_cost`: what its tokens cost
+        at list price, to learn what the provider bills); the stop message, if stopped."""
         self.counts["finished"] += 1
         if answer_tokens:
             self.longest_answer = max(self.longest_answer or 0, answer_tokens)
@@ -235,7 +247,7 @@ class SharedLimits:
             self.limit.release(succeeded=ok)
             if self.budget is not None:
                 reserved = self.budget.reserved(lease)
-                self.budget.settle(lease, cost if cost_known else max(cost, reserved))
+                self.budget.settle(lease, cost if cost_known else max(cost, reserved), list_cost if cost_known else 0.0)
         self._event().set()
         if fault is not None:
             self._faults += 1
@@ -458,6 +470,7 @@ def _loaded_schema(pa: Any) -> Any:
             ("document", pa.large_binary()),
             ("error", pa.string()),
             ("meta", pa.string()),
+            ("digest", pa.string()),
         ]
     )
 
@@ -522,7 +535,7 @@ def _load_batch(table: Any, *, options: Mapping[str, Any], skip: _Skip | None) -
     """The loading stage: each row read into a text or a pickled `Document`, or its error (runs in a Ray task)."""
     pa = _pa()
     done = _skipped_ids(skip)
-    out: dict[str, list[Any]] = {name: [] for name in ("id", "source", "text", "document", "error", "meta")}
+    out: dict[str, list[Any]] = {name: [] for name in ("id", "source", "text", "document", "error", "meta", "digest")}
     for row in table.to_pylist():
         ident = _row_id(row)
         if ident is not None and ident in done:
@@ -550,7 +563,24 @@ def _load_batch(table: Any, *, options: Mapping[str, Any], skip: _Skip | None) -
         out["document"].append(document)
         out["error"].append(error)
         out["meta"].append(json.dumps(_row_meta(row), ensure_ascii=False, default=str))
+        out["digest"].append(_digest(row))
     return pa.Table.from_pydict(out, schema=_loaded_schema(pa))
+
+
+def _digest(row: Mapping[str, Any]) -> str:
+    """What a row's content is, in a few characters: its path, the hash of its bytes or of its text."""
+    for key in ("path", "bytes", "text"):
+        value = row.get(key)
+        if value is not None and value != "":
+            raw = (
+                os.fspath(value).encode()
+                if key == "path"
+                else value
+                if isinstance(value, bytes)
+                else str(value).encode()
+            )
+            return f"{key}:" + hashlib.sha256(raw).hexdigest()[:16]
+    return ""
 
 
 @dataclass
@@ -674,14 +704,20 @@ async def _extract_rows(rows: list[dict[str, Any]], job: _Job) -> list[dict[str,
             )
             requests = [(r.prompt_tokens, r.answer_tokens) for r in planned]
         async with local:
+            claim = (row["id"], row.get("digest") or "")
             while True:
-                verdict, lease, message = await job.limits.acquire.remote(requests, job.prices, job.attempts)
+                verdict, lease, message = await job.limits.acquire.remote(requests, job.prices, job.attempts, claim)
                 if verdict == "go":
                     break
                 if verdict == "budget":
                     return not_started(row, "BudgetExceededError", message)
                 if verdict == "stop":
                     return not_started(row, "RunStoppedError", message)
+                if verdict == "duplicate":  # never paid for: the first of that id is the input
+                    duplicate: BatchResult[Any] = BatchResult(
+                        row["id"], row["source"], None, error=InputError(message), meta=meta
+                    )
+                    return record(duplicate)
             leases.add(lease)
             result: BatchResult[Any] | None = None
             try:
@@ -709,6 +745,7 @@ async def _extract_rows(rows: list[dict[str, Any]], job: _Job) -> list[dict[str,
                     ok=result is not None and result.ok,
                     cost=usage.cost if usage is not None else 0.0,
                     cost_known=usage.cost_known if usage is not None else False,
+                    list_cost=usage.list_cost if usage is not None else 0.0,
                     answer_tokens=max(answers, default=0),
                     fault=fault,
                     fault_message=message,

@@ -21,7 +21,9 @@ def _int(value: Any) -> int:
 @dataclass
 class Usage:
     """Tokens and cost (USD) of one or more requests. `cost_known` is False when a request's cost
-    could be neither read from the answer nor computed from the model's prices."""
+    could be neither read from the answer nor computed from the model's prices. `list_cost` is what
+    the same tokens cost at the model's list prices (0 when they are not known): beside `cost`, what
+    the provider billed, it tells budgets whether the provider bills more than its list says."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -29,6 +31,7 @@ class Usage:
     cached_tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
+    list_cost: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -42,6 +45,7 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.cost + other.cost,
             self.cost_known and other.cost_known,
+            self.list_cost + other.list_cost,
         )
 
     @classmethod
@@ -60,11 +64,13 @@ class Usage:
             reasoning_tokens=_int(details.get("reasoning_tokens")) if isinstance(details, Mapping) else 0,
             cached_tokens=_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, Mapping) else 0,
         )
+        if prompt_price is not None and completion_price is not None:
+            out.list_cost = out.prompt_tokens * prompt_price + out.completion_tokens * completion_price
         cost = usage.get("cost")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             out.cost = float(cost)
         elif prompt_price is not None and completion_price is not None:
-            out.cost = out.prompt_tokens * prompt_price + out.completion_tokens * completion_price
+            out.cost = out.list_cost
         else:
             out.cost_known = False
         return out

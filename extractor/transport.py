@@ -857,8 +857,12 @@ class Transport:
         items = data.get("data") if isinstance(data, Mapping) else data
         return [m for m in items if isinstance(m, dict)] if isinstance(items, list) else []
 
-    async def api(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """A JSON request to another endpoint of the API (`files`, `batches`, ...), retried like the others."""
+    async def api(self, method: str, path: str, body: Mapping[str, Any] | None = None, *, retry: bool = True) -> Any:
+        """A JSON request to another endpoint of the API (`files`, `batches`, ...), retried like the others
+        (`retry=False`: tried once, for a request that must not be repeated blindly, as creating a batch)."""
+        if not retry:
+            data, _ = await self._once(method, path, body, _Call())
+            return data
         data, _ = await self._retried(lambda call: self._once(method, path, body, call))
         return data
 

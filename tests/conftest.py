@@ -24,6 +24,13 @@ def corpora() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's extractors keep their model lists and caches in a folder of their own: test servers reuse
+    ports, and a model list cached for one must never answer for another."""
+    monkeypatch.setenv("EXTRACTOR_CACHE_DIR", str(tmp_path_factory.mktemp("extractor-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_model_lists() -> Iterator[None]:
     """Model lists cached in memory are per test (each test server is a new endpoint)."""
     forget_models()

@@ -133,10 +133,12 @@ def test_budget_stops_starting_new_inputs(server: TestServer, tmp_path: Path) ->
     )
     done = [r for r in results if r.ok]
     skipped = [r for r in results if r.skipped]
-    assert len(done) == 5 and len(skipped) == 15
-    assert sum(r.usage.cost for r in done) == pytest.approx(0.05)
+    # the provider bills 0.01 for tokens whose list price is 0.000021: once that is seen, reservations grow by
+    # the ratio, and each input is held at about 0.01; a fifth might cost more than the 0.01 left
+    assert len(done) == 4 and len(skipped) == 16
+    assert sum(r.usage.cost for r in done) == pytest.approx(0.04)
     assert all(isinstance(r.error, BudgetExceededError) and "not started" in str(r.error) for r in skipped)
-    assert len(server.chat_requests) == 5
+    assert len(server.chat_requests) == 4
 
 
 def test_the_cache_makes_a_rerun_free(server: TestServer, tmp_path: Path) -> None:

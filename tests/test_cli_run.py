@@ -174,9 +174,12 @@ def test_budget_stop_then_finish(server: TestServer, tmp_path: Path) -> None:
     args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url, "--concurrency", "1"]
     stopped = run([*args, "--max-cost", "0.03"], tmp_path)
     assert stopped.returncode == 1
-    assert len(lines(tmp_path / "out.jsonl")) == 3
+    done = lines(tmp_path / "out.jsonl")
+    # the answers bill 0.01 for tokens listed at about 0.00003: reservations grow by that ratio, so that
+    # fewer inputs start than 0.03 would buy at the list price, and none past the budget
+    assert 1 <= len(done) <= 3 and sum(r["meta"]["cost"] for r in done) <= 0.03
     assert lines(tmp_path / "out.errors.jsonl") == []  # not started is not failed
-    assert "5 not started (budget)" in stopped.stderr
+    assert f"{8 - len(done)} not started (budget)" in stopped.stderr
     finished = run([*args, "--max-cost", "1"], tmp_path)
     assert finished.returncode == 0
     assert len(lines(tmp_path / "out.jsonl")) == 8

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from test_cli_accounting import run
 
 from extractor import DocumentSplit, Extractor, OutputTruncatedError, RequestSent, RetryPolicy
-from extractor.batch.limits import Budget
+from extractor.batch.budget import Budget
 from extractor.plan import split_preamble
 from extractor.testing import ModelSpec, RecordedRequest, Reply, RowReader, TestServer, document_text
 

@@ -20,8 +20,11 @@ from pydantic import BaseModel
 from test_cli_accounting import env, records, run
 
 from extractor import Extractor, RetryPolicy
+from extractor.batch.budget import Prices, input_cost
 from extractor.batch.provider import BATCH_DISCOUNT, BatchState, ProviderBatch, state_path_for
 from extractor.batch.runner import as_items
+from extractor.plan import RequestEstimate
+from extractor.sources import estimate_tokens
 from extractor.testing import RecordedRequest, Reply, TestServer
 
 TEXTS = [f"Order {n}: {n} boxes for customer C{n}" for n in range(1, 6)]
@@ -232,7 +235,8 @@ def test_a_run_killed_between_submit_and_collect_collects_without_resubmitting(
     state_file = state_path_for(out)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if state_file.exists() and json.loads(state_file.read_text())["batches"][0]["batch_id"]:
+        batches = json.loads(state_file.read_text())["batches"] if state_file.exists() else []
+        if batches and batches[0]["batch_id"]:
             break
         time.sleep(0.05)
     time.sleep(0.2)  # polling
@@ -291,6 +295,14 @@ def _no_keys(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def _line_cost(body: dict[str, Any], info: Any) -> float:
+    """What a batch line is admitted at: its first answer at the batch price and one synchronous re-ask, the
+    prompt with all the body sends."""
+    request = [RequestEstimate(estimate_tokens(json.dumps(body, ensure_ascii=False)), None)]
+    prices = Prices(info.prompt_price, info.completion_price)
+    return input_cost(request, Prices(prices.prompt, prices.completion, BATCH_DISCOUNT)) + input_cost(request, prices)
+
+
 def test_max_cost_admits_lines_at_the_batch_price_and_leaves_the_rest_not_started(
     server: TestServer, tmp_path: Path
 ) -> None:
@@ -299,25 +311,65 @@ def test_max_cost_admits_lines_at_the_batch_price_and_leaves_the_rest_not_starte
 
     async def main() -> tuple[list[Any], BatchState | None, float]:
         ex = make(server, tmp_path)
-        body = (await ex.arequests(Order, TEXTS[0]))[0]
         info = await ex.model_info()
-        assert info.prompt_price is not None and info.completion_price is not None
-        prompt = len(json.dumps(body["messages"], ensure_ascii=False).encode()) / 4
-        one = (prompt * info.prompt_price + body["max_tokens"] * info.completion_price) * BATCH_DISCOUNT
-        job = ProviderBatch(ex, Order, tmp_path / "state.json", max_cost=2.5 * one)
+        line = _line_cost((await ex.arequests(Order, TEXTS[1]))[0], info)
+        probe = (await ex.aextract_result(Order, TEXTS[0])).usage.cost  # what the first input costs synchronously
+        server.reset()
+        server.handler = answer
+        server.batch_polls = 0
+        budget = probe + 2.5 * line
+        job = ProviderBatch(ex, Order, tmp_path / "state.json", max_cost=budget)
         items = as_items(TEXTS)
         await job.submit(items)
         await job.wait(poll_interval=0.01)
         out = [r async for r in job.results(items)]
         await ex.aclose()
-        return out, job.state, one
+        return out, job.state, budget
 
-    results, state, one = asyncio.run(main())
-    assert state is not None and list(state.batches[0].requests) == ["0", "1"]
-    assert state.not_started == ["2", "3", "4"]
-    assert sorted(r.id for r in results) == ["0", "1"]  # the others are left for a run with more budget
-    assert sum(r.usage.cost for r in results) <= 2.5 * one
-    assert server.chat_requests == []
+    results, state, budget = asyncio.run(main())
+    assert state is not None
+    # the first input went synchronously, to learn what the provider bills; two lines fit what was left
+    assert state.sync == ["0"] and [list(e.requests) for e in state.batches] == [["1", "2"]]
+    assert state.not_started == ["3", "4"]
+    assert {r.id: r.meta["path"] for r in results} == {"0": "sync", "1": "batch", "2": "batch"}
+    assert sum(r.usage.cost for r in results) <= budget and state.spent == pytest.approx(
+        sum(r.usage.cost for r in results)
+    )
+    assert len(server.chat_requests) == 1 and len(server.batch_lines) == 2
+
+
+def test_inputs_left_out_by_the_budget_are_sent_by_a_later_run(server: TestServer, tmp_path: Path) -> None:
+    # (a run that waits goes on by itself: once its batches are collected, what they did not spend of the
+    # budget admits what was left out, in a new batch)
+    server.handler = answer
+    server.batch_polls = 0
+
+    async def main() -> tuple[list[str], list[str], BatchState | None]:
+        ex = make(server, tmp_path)
+        info = await ex.model_info()
+        line = _line_cost((await ex.arequests(Order, TEXTS[1]))[0], info)
+        probe = (await ex.aextract_result(Order, TEXTS[0])).usage.cost
+        items = as_items(TEXTS)
+        first = ProviderBatch(ex, Order, tmp_path / "state.json", max_cost=probe + 2.5 * line)
+        got = [r.id async for r in first.run(items, wait=False)]  # one pass: what is answered is handed out
+        later = ProviderBatch(ex, Order, tmp_path / "state.json")  # run again, without --max-cost
+        again = [r.id async for r in later.run(items, poll=0.01)]
+        await ex.aclose()
+        return got, again, later.state
+
+    got, again, state = asyncio.run(main())
+    assert sorted(got) == ["0", "1", "2"]
+    assert sorted(again) == ["3", "4"]  # planned into a new batch by the later run, never left behind
+    assert (
+        state is not None
+        and state.not_started == []
+        and [list(e.requests) for e in state.batches]
+        == [
+            ["1", "2"],
+            ["3", "4"],
+        ]
+    )
+    assert sorted(state.done) == ["0", "1", "2", "3", "4"]
 
 
 def test_batch_cancel_cancels_what_is_running(server: TestServer, tmp_path: Path) -> None:

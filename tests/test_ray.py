@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +68,8 @@ def echo(request: RecordedRequest) -> Reply:
 
 def run(server: TestServer, rows: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
     options.setdefault("mode", "json_schema")
-    options.setdefault("extractor_options", FAST_RETRY)
+    # the workers' model lists in a folder of this run's: test servers reuse ports
+    options.setdefault("extractor_options", {**FAST_RETRY, "cache_dir": tempfile.mkdtemp(prefix="extractor-ray-")})
     ds = ray.data.from_items(rows)
     return list(extract_dataset(ds, NOTE, base_url=server.base_url, model=MODEL, **options).iter_rows())
 
@@ -314,3 +316,36 @@ def test_a_dead_workers_inputs_are_done_again_once(api: TestServer) -> None:
     assert len(api.chat_requests) > 200  # the dead workers' inputs were sent again
     stats = ray.get(limits.stats.remote())
     assert stats["in_flight"] == 0
+
+
+def test_one_budget_holds_when_the_provider_bills_five_times_its_list_price(cluster: None) -> None:
+    pricey = ModelSpec(MODEL, prompt_price_per_token=1e-4, completion_price_per_token=1e-4, billed_factor=5.0)
+    with TestServer(models=[pricey]) as server:
+        rows = [{"id": f"f-{i}", "text": f"note {i}"} for i in range(60)]
+        records = run(server, rows, max_cost=0.1, concurrency=8, batch_size=10)
+        started = [r for r in records if not r["skipped"]]
+        costs = [json.loads(r["meta"])["cost"] for r in started]
+        assert started and len(started) < 60
+        assert sum(costs) <= 0.1 * 1.1 + max(costs)  # reservations grew by what the answers billed
+
+
+def test_a_row_whose_id_was_seen_is_never_paid_for_twice(api: TestServer) -> None:
+    api.handler = echo
+    rows = [
+        {"id": "d", "text": "first"},
+        {"id": "d", "text": "another"},
+        {"id": "e", "text": "same"},
+        {"id": "e", "text": "same"},
+    ]
+    records = run(api, rows, concurrency=1, batch_size=1)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_id.setdefault(record["id"], []).append(record)
+    d_ok = [r for r in by_id["d"] if r["error"] is None]
+    d_bad = [json.loads(r["error"]) for r in by_id["d"] if r["error"] is not None]
+    assert len(d_ok) == 1 and [e["type"] for e in d_bad] == ["InputError"]
+    assert 'duplicate id "d" with another content' in d_bad[0]["message"]
+    # the same id and content again is the same input, started again (as a task Ray retries gives its rows
+    # again); write_jsonl keeps one line of it
+    assert [r["error"] for r in by_id["e"]] == [None, None]
+    assert len(api.chat_requests) == 3

@@ -2,7 +2,8 @@
 crash-safe resumable JSONL output."""
 
 from ..cache import CacheEntry, ResponseCache
-from .limits import AdaptiveLimit, Budget, TokenBucket
+from .budget import Budget
+from .limits import AdaptiveLimit, TokenBucket
 from .runner import BatchItem, BatchResult, BatchRunner
 from .sink import JsonlSink, ScanReport, errors_path_for
 

@@ -1,11 +1,11 @@
-"""Pacing a batch: requests in flight (adapting to 429s), requests and tokens per minute, and a budget."""
+"""Pacing a batch: requests in flight (adapting to 429s), requests and tokens per minute (the budget: `budget`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-__all__ = ["AdaptiveLimit", "Budget", "TokenBucket"]
+__all__ = ["AdaptiveLimit", "TokenBucket"]
 
 
 class AdaptiveLimit:
@@ -89,35 +89,3 @@ class TokenBucket:
         """Spend `extra` more units after the fact (negative gives some back); the bucket may go into debt."""
         self._refill()
         self.tokens = min(self.capacity, self.tokens - extra)
-
-
-class Budget:
-    """Spending within `max_cost` USD: a start is allowed only if what was spent plus what is in
-    flight (estimated) plus its own estimate stays within the budget."""
-
-    def __init__(self, max_cost: float) -> None:
-        if max_cost < 0:
-            raise ValueError("max_cost must not be negative")
-        self.max_cost = max_cost
-        self.spent = 0.0
-        self._reserved: dict[int, float] = {}
-
-    @property
-    def in_flight(self) -> float:
-        return sum(self._reserved.values())
-
-    def reserve(self, key: int, estimate: float) -> bool:
-        """Reserve `estimate` for the work `key`, if the budget allows it."""
-        if self.spent + self.in_flight + estimate > self.max_cost:
-            return False
-        self._reserved[key] = estimate
-        return True
-
-    def reserved(self, key: int) -> float:
-        """What is reserved for the work `key` (0 when nothing is)."""
-        return self._reserved.get(key, 0.0)
-
-    def settle(self, key: int, cost: float) -> None:
-        """The work `key` is over and cost `cost`."""
-        self._reserved.pop(key, None)
-        self.spent += cost

@@ -34,8 +34,8 @@ from ..plan import RequestEstimate
 from ..results import ExtractResult, Usage
 from ..schema import compile_schema
 from ..sources import DEFAULT_MAX_FILE_BYTES, Document, estimate_tokens
-from .estimate import Prices, input_cost
-from .limits import AdaptiveLimit, Budget, TokenBucket
+from .budget import Budget, Prices, input_cost
+from .limits import AdaptiveLimit, TokenBucket
 from .loader import DEFAULT_LOAD_TIMEOUT, DocumentLoader
 
 if TYPE_CHECKING:
@@ -180,6 +180,7 @@ class BatchRunner(Generic[T]):
         max_file_size: int | None = DEFAULT_MAX_FILE_BYTES,
         options: Mapping[str, Any] | None = None,
         answers: Callable[[BatchItem], FirstAnswer | None] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.extractor = extractor
         #: for each input, an answer obtained another way for its first request (a provider batch's)
@@ -195,7 +196,8 @@ class BatchRunner(Generic[T]):
             TokenBucket(tokens_per_minute, burst=tokens_per_minute / 6) if tokens_per_minute else None,
             cache,
         )
-        self.budget = Budget(max_cost) if max_cost is not None else None
+        #: the ledger every start is reserved in: `budget` when given (shared with other work), else `max_cost`'s
+        self.budget = budget if budget is not None else Budget(max_cost) if max_cost is not None else None
         self.load_workers = (os.cpu_count() or 1) if load_workers is None else load_workers
         self.load_timeout = load_timeout
         self.max_file_size = max_file_size
@@ -270,7 +272,7 @@ class BatchRunner(Generic[T]):
         return [RequestEstimate(tokens + self._overhead, None)]
 
     async def _reserve(self, seq: int, item: BatchItem, source: Any, state: _State) -> BatchResult[T] | None:
-        """Reserve what `item` may cost (`batch.estimate`: every request of its plan, every attempt each may
+        """Reserve what `item` may cost (`batch.budget`: every request of its plan, every attempt each may
         need, the longest answer seen so far); while others are in flight, wait for them to settle (their
         reservations are cautious) before deciding that the budget is reached. None when reserved, else the
         input's result: not started."""
@@ -305,7 +307,8 @@ class BatchRunner(Generic[T]):
         usage = result.usage
         if self.budget is not None:
             reserved = self.budget.reserved(key)
-            self.budget.settle(key, usage.cost if usage.cost_known else max(usage.cost, reserved))
+            cost = usage.cost if usage.cost_known else max(usage.cost, reserved)
+            self.budget.settle(key, cost, usage.list_cost if usage.cost_known else 0.0)
         attempts = (
             result.result.attempts if result.result is not None else (getattr(result.error, "attempts", None) or [])
         )

@@ -43,33 +43,34 @@ async def _batch_run(
     poll: float,
     runner_options: dict[str, Any],
 ) -> bool:
-    """Submit (or pick up), poll, collect; whether every batch had ended."""
+    """The batch run (`ProviderBatch.run`), its results written as a synchronous run writes them; whether
+    every batch had ended."""
     from .run import write_result  # the same records as a synchronous run
 
-    try:
-        state = await job.submit(items)
-        known = state.submitted | set(state.sync) | set(state.not_started)
-        extra = [i.id for i in items if i.id not in known]  # inputs added since the batches were planned
-        if extra:
-            state.sync.extend(extra)
-            job.state = state
-        click.echo(
-            f"batch API: {len(state.submitted)} inputs in {len(state.batches)} batch(es) at "
-            f"{BATCH_DISCOUNT:.0%} of the price, {len(state.sync)} synchronously, {len(state.not_started)} "
-            f"left for the budget; state in {job.state_path}",
-            err=True,
-        )
-        await job.refresh()
-        while wait and not job.finished:
-            for line in _describe(job.state.batches if job.state else []):
-                click.echo(line, err=True)
-            await asyncio.sleep(poll)
-            await job.refresh()
-        for line in _describe(job.state.batches if job.state else []):
+    told = False
+
+    def report(entries: list[BatchEntry]) -> None:
+        nonlocal told
+        state = job.state
+        if state is not None and not told:
+            told = True
+            click.echo(
+                f"batch API: {len(state.submitted)} inputs in {len(state.batches)} batch(es) at "
+                f"{BATCH_DISCOUNT:.0%} of the price, {len(state.sync)} synchronously, {len(state.not_started)} "
+                f"left for the budget; state in {job.state_path}",
+                err=True,
+            )
+        for line in _describe(entries):
             click.echo(line, err=True)
-        async for result in job.results(items, **runner_options):
+
+    try:
+        async for result in job.run(items, wait=wait, poll=poll, report=report, **runner_options):
             write_result(result, compiled, sink, stats)
-        stats.skipped += len([i for i in items if i.id in set(state.not_started)])
+        state = job.state
+        given = {i.id for i in items}
+        if state is not None:
+            stats.skipped += len(given & set(state.not_started))
+            stats.waiting = [(e.batch_id or "?", n, e.created_at) for e, n in job.waiting() if n]
         return job.finished
     finally:
         await job.extractor.aclose()

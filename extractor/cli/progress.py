@@ -40,14 +40,17 @@ class RunStats:
     completion_tokens: int = 0
     cost: float = 0.0
     cost_known: bool = True
+    #: inputs waiting in a provider batch still running: `(batch id, inputs, when it was created)`
+    waiting: list[tuple[str, int, float | None]] = field(default_factory=list)
     repair_kinds: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
 
     @property
     def done(self) -> int:
-        """Inputs of this run accounted for so far (finished, not started, or done before)."""
-        return self.ok + self.failed + self.skipped + self.stopped + self.resumed + self.still_failed
+        """Inputs of this run accounted for so far (finished, not started, waiting in a batch, or done before)."""
+        waiting = sum(n for _, n, _ in self.waiting)
+        return self.ok + self.failed + self.skipped + self.stopped + self.resumed + self.still_failed + waiting
 
     @property
     def not_started(self) -> int:
@@ -58,7 +61,7 @@ class RunStats:
     @property
     def complete(self) -> bool:
         """Whether every input given has its record in OUT."""
-        return self.failed == 0 and self.not_started == 0 and self.still_failed == 0
+        return self.failed == 0 and self.not_started == 0 and self.still_failed == 0 and not self.waiting
 
     @property
     def elapsed(self) -> float:
@@ -77,6 +80,9 @@ class RunStats:
         stopped = self.not_started - self.skipped
         if stopped:
             parts.append(f"{stopped} not started (the run stopped)")
+        for batch, count, created in self.waiting:
+            when = time.strftime(" (submitted at %Y-%m-%d %H:%M)", time.localtime(created)) if created else ""
+            parts.append(f"{count} waiting in batch {batch}{when}")
         if self.resumed:
             parts.append(f"{self.resumed} already done before")
         if self.still_failed:

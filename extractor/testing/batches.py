@@ -18,6 +18,7 @@ from .recorded import RecordedRequest
 
 __all__ = [
     "BATCH_ENDPOINT",
+    "BatchEdit",
     "BatchError",
     "BatchScript",
     "BatchStore",
@@ -41,6 +42,10 @@ FINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
 LineAnswer = Callable[[RecordedRequest], tuple[int, Any]]
 """What chat completions answer one line's request: the HTTP status and the JSON body."""
+
+BatchEdit = Callable[[list[dict[str, Any]], list[dict[str, Any]]], tuple[list[Any], list[Any]]]
+"""Given a finished batch's output and error lines, the lines its two files hold instead (dicts, or strings
+written as they are)."""
 
 
 class BatchError(Exception):
@@ -66,7 +71,8 @@ class BatchScript:
     `polls`: looks answered "in_progress" before the batch finishes; `expire`: True, every line expires,
     or an int k, the first k lines are answered and the rest expire; `fail`: the batch fails validation;
     `answered_before_cancel`: how many lines a cancelled batch answered first; `max_lines` / `max_bytes`:
-    the provider's limits on a file or batch; `record`: whether lines are recorded.
+    the provider's limits on a file or batch; `record`: whether lines are recorded; `edit`: rewrites a
+    finished batch's output and error lines before its files are written.
     """
 
     polls: int = 1
@@ -76,6 +82,7 @@ class BatchScript:
     max_lines: int | None = None
     max_bytes: int | None = None
     record: bool = True
+    edit: BatchEdit | None = None
 
 
 @dataclass(frozen=True)
@@ -235,8 +242,8 @@ def _metadata(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
-def _jsonl(lines: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+def _jsonl(lines: list[Any]) -> bytes:
+    return "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines).encode()
 
 
 class BatchStore:
@@ -353,9 +360,9 @@ class BatchStore:
                     batch.times["finalizing_at"] = now
                 self._answer(batch, answered, script, answer)
                 if expire is False:
-                    self._finish(batch, "completed", "completed_at", now)
+                    self._finish(batch, "completed", "completed_at", now, script.edit)
                 else:
-                    self._finish(batch, "expired", "expired_at", now)
+                    self._finish(batch, "expired", "expired_at", now, script.edit)
         with self._lock:
             return batch.object()
 
@@ -419,7 +426,7 @@ class BatchStore:
             "error": error,
         }
 
-    def _finish(self, batch: _Batch, status: str, stamp: str, now: int) -> None:
+    def _finish(self, batch: _Batch, status: str, stamp: str, now: int, edit: BatchEdit | None = None) -> None:
         """Write the output and error files: unanswered lines are expired or cancelled."""
         cancelled = status == "cancelled"
         unanswered = {"code": "batch_cancelled" if cancelled else "batch_expired"}
@@ -435,13 +442,15 @@ class BatchStore:
                     output.append(result)
                 else:
                     errors.append(result)
+        if edit is not None:
+            output, errors = edit(output, errors)
         output_file = self._output(f"{batch.id}_output.jsonl", output, now)
         error_file = self._output(f"{batch.id}_error.jsonl", errors, now)
         with self._lock:
             batch.output_file_id, batch.error_file_id = output_file, error_file
             batch.status, batch.times[stamp] = status, now
 
-    def _output(self, filename: str, lines: list[dict[str, Any]], now: int) -> str | None:
+    def _output(self, filename: str, lines: list[Any], now: int) -> str | None:
         """The id of a new "batch_output" file holding `lines`; None (no file) when there are none."""
         return self._add(filename, "batch_output", _jsonl(lines), created_at=now).id if lines else None
 

@@ -39,11 +39,13 @@ class ModelSpec:
     supported_parameters: list[str] = field(default_factory=lambda: list(DEFAULT_SUPPORTED_PARAMETERS))
     input_modalities: list[str] = field(default_factory=lambda: ["text", "image"])
     name: str | None = None
+    #: what answers' `usage.cost` says against the listed prices (5.0: the provider bills five times its list)
+    billed_factor: float = 1.0
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """What a call with these token counts costs, in USD."""
+        """What a call with these token counts is billed, in USD (`billed_factor` times the list price)."""
         total = prompt_tokens * self.prompt_price_per_token + completion_tokens * self.completion_price_per_token
-        return round(total, 12)
+        return round(total * self.billed_factor, 12)
 
 
 def _price(value: float) -> str:

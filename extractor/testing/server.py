@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .answers import Answer, build_answer, completion_body, error_body, error_chunk, sse, stream_chunks
-from .batches import BatchError, BatchScript, BatchStore
+from .batches import BatchEdit, BatchError, BatchScript, BatchStore
 from .models import DEFAULT_MODEL, ModelSpec, model_object
 from .multipart import parse_form
 from .recorded import RecordedRequest
@@ -60,7 +61,14 @@ class TestServer:
       answered and the rest expire;
     - `fail_batches`: the batch fails validation at its first look ("failed", `errors`, no files);
     - `answered_before_cancel`: how many lines a batch answers when it is cancelled, before it stops;
-    - `max_batch_lines` / `max_file_bytes`: the provider's limits; a file or batch over them is a 400.
+    - `max_batch_lines` / `max_file_bytes`: the provider's limits; a file or batch over them is a 400;
+    - `lose_batch_creates`: answers to `POST .../batches` lost after the batch was created (a 500, then a
+      dropped connection, in turn): an int n, the next n creates; a float p, each create with probability p
+      (drawn from a generator seeded with `fault_seed`);
+    - `edit_batch_files`: given a finished batch's output and error lines (dicts), returns the lines its
+      files hold instead (dicts, or strings written as they are): duplicates, malformed lines, odd errors;
+    - `upload_faults`: how the next uploads (`POST .../files`) fail, one each: an HTTP status (the file is
+      not stored), or None for a connection dropped after the file was stored.
     """
 
     __test__ = False  # not a pytest test class
@@ -88,6 +96,12 @@ class TestServer:
         self.answered_before_cancel = 0
         self.max_batch_lines: int | None = None
         self.max_file_bytes: int | None = None
+        self.lose_batch_creates: int | float = 0
+        self.edit_batch_files: BatchEdit | None = None
+        self.upload_faults: list[int | None] = []
+        self.fault_seed = 0
+        self._faults = random.Random(self.fault_seed)
+        self._lost = 0
         self._store = BatchStore()
         self._port = port
         self._bound_port: int | None = None
@@ -225,6 +239,7 @@ class TestServer:
             self._requests.clear()
         self._store.clear()
         self.handler = None
+        self._faults = random.Random(self.fault_seed)
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
         handler = self.handler
@@ -284,9 +299,10 @@ class TestServer:
             max_lines=self.max_batch_lines,
             max_bytes=self.max_file_bytes,
             record=self.record,
+            edit=self.edit_batch_files,
         )
 
-    def _files(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.Response:
+    def _files(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.StreamResponse:
         file_id, content = route.group("id"), route.group("content")
         if file_id is None:
             _allow(request, "POST")
@@ -300,7 +316,13 @@ class TestServer:
             if upload is None:
                 raise BatchError(400, "The file field is required.", param="file")
             filename = upload.filename or "upload.jsonl"
-            return _json_response(200, self._store.upload(filename, purpose, upload.data, self._script()))
+            fault = self.upload_faults.pop(0) if self.upload_faults else 0
+            if fault:
+                raise BatchError(fault, "the test server refused this upload (upload_faults)")
+            stored = self._store.upload(filename, purpose, upload.data, self._script())
+            if fault is None:
+                return _drop(request)
+            return _json_response(200, stored)
         if content is not None:
             _allow(request, "GET")
             data = self._store.file(file_id).data
@@ -310,19 +332,34 @@ class TestServer:
         _allow(request, "GET")
         return _json_response(200, self._store.file(file_id).object())
 
-    def _batches(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.Response:
+    def _batches(self, request: web.BaseRequest, recorded: RecordedRequest, route: re.Match[str]) -> web.StreamResponse:
         batch_id, cancel = route.group("id"), route.group("cancel")
         if batch_id is None:
             if request.method == "GET":
                 query = request.query
                 return _json_response(200, self._store.page(query.get("limit"), query.get("after")))
             _allow(request, "POST")
-            return _json_response(200, self._store.create(recorded.json, self._script()))
+            created = self._store.create(recorded.json, self._script())
+            if self._lose_create():
+                self._lost += 1
+                if self._lost % 2:
+                    return _json_error(500, "the test server lost this answer (lose_batch_creates)")
+                return _drop(request)
+            return _json_response(200, created)
         if cancel is not None:
             _allow(request, "POST")
             return _json_response(200, self._store.cancel(batch_id, self._script(), self._line_answer))
         _allow(request, "GET")
         return _json_response(200, self._store.look(batch_id, self._script(), self._line_answer))
+
+    def _lose_create(self) -> bool:
+        lose = self.lose_batch_creates
+        if isinstance(lose, bool) or not lose:
+            return False
+        if isinstance(lose, int):
+            self.lose_batch_creates = lose - 1
+            return True
+        return self._faults.random() < lose
 
     def _line_answer(self, recorded: RecordedRequest) -> tuple[int, Any]:
         """What chat completions answer a batch line's request: the status and JSON body, never streamed."""
