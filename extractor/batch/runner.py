@@ -256,7 +256,7 @@ class BatchRunner(Generic[T]):
         call_id = self._call_ids.pop(seq, None)
         if hooks:
             event = InputFinished(call_id=call_id or new_call_id(), input_id=result.id, result=result)
-            await call_hooks(hooks, event)
+            await call_hooks(hooks, event, self.extractor.hook_timeout)
 
     def _estimate(self, item: BatchItem, *, least: bool = False) -> float:
         """What `item` may cost at most, for the budget: every attempt it may need (the first, each
