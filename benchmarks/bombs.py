@@ -49,7 +49,12 @@ def measure(path: Path, timeout: float) -> str:
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=timeout, check=False
+            [sys.executable, "-c", CHILD, str(path)],
+            cwd=path.parent,  # not the project's folder: `PYTHONPATH` (or the installed package) decides
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return f"did not finish within {timeout:g} s (stopped)"

@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             (folder / "out.jsonl").write_text(json.dumps({"id": "inv", "data": {"line_items": out}}) + "\n")
             command = [sys.executable, "-c", CHILD, str(folder / "gold.jsonl"), str(folder / "out.jsonl"), str(schema)]
             try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
+                done = subprocess.run(  # run from the temporary folder: `PYTHONPATH` (or the installed package) decides
+                    command, cwd=folder, capture_output=True, text=True, timeout=args.timeout, check=False
+                )
             except subprocess.TimeoutExpired:
                 print(f"{size:>5} items: did not finish within {args.timeout:g} s", flush=True)
                 continue

@@ -55,7 +55,7 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
     while True:
         try:
             loop.run_forever()
-        except BaseException:
+        except (SystemExit, KeyboardInterrupt):  # a task's: already in its outcome, for its caller to see
             continue
         return
 
