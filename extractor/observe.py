@@ -429,22 +429,24 @@ class _Job:
 
 
 class _HookThreads:
-    """Daemon threads for sync hooks: made when a call finds none waiting, up to `size`, then kept.
-    Daemon threads, so that a hook that never returns does not keep the process from exiting (a
-    `ThreadPoolExecutor` joins its threads at exit)."""
+    """Daemon threads for sync hooks: a call takes a thread waiting for work, else starts one, up to
+    `size` (then it waits for one to be free). Daemon threads, so that a hook that never returns does
+    not keep the process from exiting (a `ThreadPoolExecutor` joins its threads at exit)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._waiting = 0
+        self._idle = 0  # threads waiting for a job that no call has taken yet
 
     def submit(self, hook: Hook, run: Callable[[], None]) -> _Job:
         """Run `run` (a call of `hook` that raises nothing) in a hook thread, unless it expires first."""
         job = _Job(hook, run)
         with self._lock:
-            if self._waiting <= self._jobs.qsize() and self._threads < self.size:
+            if self._idle:
+                self._idle -= 1  # that thread is this job's
+            elif self._threads < self.size:
                 self._threads += 1
                 threading.Thread(target=self._work, name=f"extractor-hook-{self._threads}", daemon=True).start()
         self._jobs.put(job)
@@ -460,20 +462,19 @@ class _HookThreads:
                 _OVERDUE.add(job.hook)
 
     def _work(self) -> None:
-        while True:
-            with self._lock:
-                self._waiting += 1
+        while True:  # started for a job: it takes one before it counts as idle
             job = self._jobs.get()
             with self._lock:
-                self._waiting -= 1
-                if job.state == "dropped":
-                    continue
-                job.state = "running"
-            job.run()
+                run = job.state != "dropped"
+                if run:
+                    job.state = "running"
+            if run:
+                job.run()
             with self._lock:
                 if job.state == "late":
                     _OVERDUE.remove(job.hook)
-                job.state = "done"
+                job.state = "done" if run else job.state
+                self._idle += 1
 
 
 _THREADS = _HookThreads(HOOK_THREADS)
