@@ -42,10 +42,22 @@ def _portal() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="extractor-sync", daemon=True)
+            thread = threading.Thread(target=_serve, args=(loop,), name="extractor-sync", daemon=True)
             thread.start()
             _loop, _thread = loop, thread
         return _loop
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """Run `loop` until it is stopped. A task that raises `SystemExit` or `KeyboardInterrupt` makes
+    asyncio raise it out of the loop as well: the loop is run on (the error is the task's, handed to
+    the thread that waits for it), so that the sync calls of every other thread still work."""
+    while True:
+        try:
+            loop.run_forever()
+        except (SystemExit, KeyboardInterrupt):  # a task's: already in its outcome, for its caller to see
+            continue
+        return
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

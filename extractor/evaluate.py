@@ -28,15 +28,24 @@ How values agree (the schema node of the field decides, where the schema has one
 - objects: key by key over the keys either side has (schema order first); a field neither side
   mentions is not compared; an object on one side and a scalar or list on the other is `wrong`
   at the object's path;
-- lists of objects: paired one to one to agree on as many fields as possible (items identical once
-  normalised first, then an optimal assignment of the rest, greedy beyond `_OPTIMAL_LIMIT`; ties
-  go to string similarity, then to equal positions), so order does not matter; GOLD items left
-  over are missed, OUT items left over are spurious. Lists of scalars: multisets (each OUT element
-  may match one GOLD element). An empty or null list on both sides adds nothing;
-- numbers (JSON numbers, never booleans): |out - gold| <= max(tolerance, relative_tolerance *
-  |gold|). A string is read as a number only where the schema allows both a number and a string
-  (a pydantic `Decimal`) and it is a plain decimal literal (`1234.50`, not `1,234.50` or `$5`);
-  anywhere else a string against a number is `wrong`;
+- lists of objects: paired one to one to agree on as many fields as possible, so order does not
+  matter: items identical once normalised first; then, when the rest is too large for an optimal
+  assignment (`_OPTIMAL_LIMIT`), items with the same identity (a field whose values are all
+  distinct, such as a line's description or SKU) by that value; then an optimal assignment of
+  what is left (ties go to string similarity, then to equal positions), or, when that is still too
+  large, a bounded approximation (each GOLD item scored against the few OUT items sharing the most
+  values with it, the best pairs taken first), which the report names (`approximations`). GOLD
+  items left over are missed, OUT items left over are spurious. Lists of scalars: multisets (each
+  OUT element may match one GOLD element), approximated likewise beyond the limit. An empty or null
+  list on both sides adds nothing;
+- numbers (JSON numbers, never booleans), exactly: JSON files are read with decimals as they are
+  written (`Decimal`), integers as integers of any size. |out - gold| <= max(tolerance,
+  relative_tolerance * |gold|), computed in decimal (so 1.005 against 1.0 is within 0.005); at
+  tolerance 0 the numbers must be equal (9007199254740993 is not 9007199254740992, 1e-320 is not
+  0). A number that no float holds (not finite, or beyond 1.8e308 such as 1e309; integers
+  excepted) never agrees. A string is read as a number only where the schema allows both a number
+  and a string (a pydantic `Decimal`) and it is a plain decimal literal (`1234.50`, not `1,234.50`
+  or `$5`); anywhere else a string against a number is `wrong`;
 - dates: where the schema says `format: date`, both sides are read as calendar dates when they
   read as exactly one: ISO `2024-01-17` (or `2024/01/17`, `2024.01.17`), day-month-year or
   month-day-year with a 4-digit year and `.`, `/` or `-` (`17.01.2024`, `01/17/2024`; `01/02/2024`
@@ -51,14 +60,18 @@ How values agree (the schema node of the field decides, where the schema has one
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import decimal
 import json
 import math
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,6 +91,7 @@ __all__ = [
     "Evaluator",
     "Record",
     "match_records",
+    "plain_json",
     "read_records",
 ]
 
@@ -87,6 +101,15 @@ KINDS: tuple[Kind, ...] = ("correct", "both_null", "wrong", "missed", "spurious"
 _BAD_KINDS = frozenset({"wrong", "missed", "spurious", "absent"})
 
 _OPTIMAL_LIMIT = 2_000_000  # n*m*min(n, m) up to which list items are paired optimally (Hungarian)
+#: OUT items each GOLD item is scored against in the bounded approximation (beyond `_OPTIMAL_LIMIT`)
+_CANDIDATES = 8
+#: a value shared by more OUT items than this says nothing about which one an item is (`EUR`, `1`)
+_COMMON = 32
+#: the largest magnitude a float holds: numbers beyond it (1e309) never agree
+_FLOAT_MAX = Decimal(sys.float_info.max)
+#: exact arithmetic for canonical forms; tolerances are computed to 1,000 significant digits
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+_TOLERANT = decimal.Context(prec=1000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
 _ROOT = "$"
 
 
@@ -189,8 +212,8 @@ class Disagreement:
             "where": self.where,
             "field": self.field,
             "kind": self.kind,
-            "gold": self.gold,
-            "out": self.out,
+            "gold": plain_json(self.gold),
+            "out": plain_json(self.out),
         }
 
 
@@ -206,6 +229,8 @@ class EvalReport:
     missing_ids: list[str] = field(default_factory=list)
     extra_ids: list[str] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
+    #: list paths (`line_items[]`) and how many of their lists were paired by the bounded approximation
+    approximations: dict[str, int] = field(default_factory=dict)
 
     @property
     def overall(self) -> Counts:
@@ -233,6 +258,7 @@ class EvalReport:
             },
             "overall": self.overall.as_json(),
             "fields": {name: counts.as_json() for name, counts in self.fields.items()},
+            "approximations": dict(self.approximations),
         }
         if details:
             out["disagreements"] = [d.as_json() for d in self.disagreements]
@@ -277,11 +303,44 @@ def _json_type(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | Decimal):
         return "number"
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def _exact(value: Any) -> Decimal | None:
+    """A number as an exact decimal (a float as the shortest text that reads back as it); None for a number
+    no float holds: not finite, or beyond the float range (integers of any size are exact)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, Decimal) and value.is_finite() and abs(value) <= _FLOAT_MAX:
+        return value
+    return None
+
+
+def plain_json(value: Any) -> Any:
+    """`value` (as read) with its decimals made JSON numbers again: a float when it reads back as the same
+    number, an integer when it is one, else (beyond the float range, or more digits than a float keeps)
+    the decimal's text (`"1E+309"`)."""
+    if isinstance(value, Decimal):
+        if _exact(value) is not None:  # within the float range
+            as_float = float(value)
+            if Decimal(repr(as_float)) == value:
+                return as_float
+            if value == value.to_integral_value():
+                return int(value)
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_json(v) for v in value]
+    return value
 
 
 class _Schema:
@@ -481,10 +540,13 @@ Side = Literal["both", "gold_only", "out_only"]
 
 
 class _Sink:
-    """Where the walk reports each comparison."""
+    """Where the walk reports each comparison (and each list it paired approximately)."""
 
     def add(self, path: str, kind: Kind, where: str, gold: Any, out: Any) -> None:
         raise NotImplementedError
+
+    def approximated(self, path: str) -> None:
+        """The items of the list at `path` were paired by the bounded approximation."""
 
 
 class _Score(_Sink):
@@ -521,6 +583,9 @@ class _Tally(_Sink):
             if self.details:
                 self.report.disagreements.append(Disagreement(self.record, where or _ROOT, name, kind, gold, out))
 
+    def approximated(self, path: str) -> None:
+        self.report.approximations[path] = self.report.approximations.get(path, 0) + 1
+
 
 _PLAIN_KEY = re.compile(r'[^.\[\]"\s]+')
 
@@ -531,24 +596,18 @@ def _join(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
 
 
+def _optimal(rows: int, cols: int) -> bool:
+    """Whether `rows` x `cols` items are few enough to be paired by an optimal assignment."""
+    return rows * cols * min(rows, cols) <= _OPTIMAL_LIMIT
+
+
 def _assign(score: list[list[float]]) -> list[tuple[int, int]]:
-    """One-to-one pairs (row, column), min(rows, columns) of them, with the greatest total score:
-    the Hungarian algorithm when small enough, greedy by score beyond."""
+    """One-to-one pairs (row, column), min(rows, columns) of them, with the greatest total score (the
+    Hungarian algorithm: for matrices within `_optimal`)."""
     rows = len(score)
     cols = len(score[0]) if rows else 0
     if not rows or not cols:
         return []
-    if rows * cols * min(rows, cols) > _OPTIMAL_LIMIT:
-        ranked = sorted(((score[i][j], -abs(i - j), i, j) for i in range(rows) for j in range(cols)), reverse=True)
-        used_rows: set[int] = set()
-        used_cols: set[int] = set()
-        pairs = []
-        for _, _, i, j in ranked:
-            if i not in used_rows and j not in used_cols:
-                used_rows.add(i)
-                used_cols.add(j)
-                pairs.append((i, j))
-        return sorted(pairs)
     flipped = rows > cols
     matrix = [list(col) for col in zip(*score, strict=True)] if flipped else score
     n, m = len(matrix), len(matrix[0])
@@ -655,8 +714,8 @@ class Evaluator:
             return self._same_text(node, gold, out)
         return bool(gold == out)
 
-    def _number(self, node: _Node, value: Any) -> float | int | None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+    def _number(self, node: _Node, value: Any) -> float | int | Decimal | None:
+        if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
             return value
         if (
             isinstance(value, str)
@@ -664,16 +723,20 @@ class Evaluator:
             and node.allows("string")
             and _DECIMAL.fullmatch(value.strip())
         ):
-            number = float(value)
-            return number if math.isfinite(number) else None
+            return Decimal(value.strip())
         return None
 
-    def _close(self, gold: float | int, out: float | int) -> bool:
-        if gold == out:
-            return True
-        allowed = max(self.options.tolerance, self.options.relative_tolerance * abs(gold))
-        # float noise: 1.005 - 1.0 is 0.004999... or 0.005000...1, either is within 0.005
-        return abs(out - gold) <= allowed + 1e-12 * max(1.0, abs(gold), abs(out))
+    def _close(self, gold: float | int | Decimal, out: float | int | Decimal) -> bool:
+        """Whether two numbers agree within the tolerances, in exact decimal arithmetic."""
+        g, o = _exact(gold), _exact(out)
+        if g is None or o is None:
+            return False  # not finite, or beyond any float: never a right value
+        tolerance, relative = self.options.tolerance, self.options.relative_tolerance
+        if not tolerance and not relative:
+            return g == o
+        with decimal.localcontext(_TOLERANT):
+            allowed = max(Decimal(repr(tolerance)), Decimal(repr(relative)) * abs(g))
+            return abs(o - g) <= allowed
 
     def _same_text(self, node: _Node, gold: str, out: str) -> bool:
         if node.format == "date":
@@ -749,7 +812,10 @@ class Evaluator:
             left_out = sorted(set(range(len(out))) - {j for _, j in pairs})
             if left_gold and left_out:
                 pair = self._pair if objects else self._pair_scalars
-                pairs += pair(item, gold, out, left_gold, left_out)
+                found, approximate = pair(item, gold, out, left_gold, left_out)
+                pairs += found
+                if approximate:
+                    sink.approximated(item_path)
         paired_gold = {i for i, _ in pairs}
         paired_out = {j for _, j in pairs}
         for i, j in sorted(pairs):
@@ -763,28 +829,93 @@ class Evaluator:
 
     def _pair(
         self, item: _Node, gold: list[Any], out: list[Any], rows: list[int], cols: list[int]
+    ) -> tuple[list[tuple[int, int]], bool]:
+        """Pairs of GOLD items `rows` and OUT items `cols` agreeing on the most values, and whether the
+        bounded approximation made them: too many for an optimal assignment, items are first paired
+        by an identity field, the rest assigned optimally when few enough, else approximately."""
+        pairs: list[tuple[int, int]] = []
+        if not _optimal(len(rows), len(cols)):
+            pairs = _same_identity(gold, out, rows, cols)
+            paired_rows, paired_cols = {a for a, _ in pairs}, {b for _, b in pairs}
+            rows = [i for i in rows if i not in paired_rows]
+            cols = [j for j in cols if j not in paired_cols]
+        if not rows or not cols:
+            return pairs, False
+        if not _optimal(len(rows), len(cols)):
+            return pairs + self._approximate(item, gold, out, rows, cols), True
+        score = [[self._score(item, gold[i], out[j], i == j) for j in cols] for i in rows]
+        return pairs + [(rows[a], cols[b]) for a, b in _assign(score)], False
+
+    def _score(self, item: _Node, gold: Any, out: Any, same_place: bool) -> float:
+        """How well two list items agree: the values they agree on, then string similarity, then place."""
+        s = _Score()
+        self._walk("", "", item, gold, out, s, "both")
+        return s.agree + s.similar * 1e-3 + (1e-7 if same_place else 0.0)
+
+    def _approximate(
+        self, item: _Node, gold: list[Any], out: list[Any], rows: list[int], cols: list[int]
     ) -> list[tuple[int, int]]:
-        """Pairs of GOLD items `rows` and OUT items `cols` agreeing on the most values."""
-        score: list[list[float]] = []
+        """Pairs in bounded time: each GOLD item scored against the `_CANDIDATES` OUT items that share the
+        most field values with it (values more than `_COMMON` items share tell nothing), the
+        best-scoring pairs taken first; the items left then paired in order."""
+        holding: dict[str, list[int]] = {}
+        for j in cols:
+            for fact in _facts(out[j]):
+                holding.setdefault(fact, []).append(j)
+        ranked: list[tuple[float, int, int, int]] = []
         for i in rows:
-            line = []
-            for j in cols:
-                s = _Score()
-                self._walk("", "", item, gold[i], out[j], s, "both")
-                line.append(s.agree + s.similar * 1e-3 + (1e-7 if i == j else 0.0))
-            score.append(line)
-        return [(rows[a], cols[b]) for a, b in _assign(score)]
+            shared: dict[int, int] = {}
+            for fact in _facts(gold[i]):
+                found = holding.get(fact, [])
+                if len(found) <= _COMMON:
+                    for j in found:
+                        shared[j] = shared.get(j, 0) + 1
+            for j in sorted(shared, key=lambda j: (-shared[j], abs(i - j)))[:_CANDIDATES]:
+                ranked.append((self._score(item, gold[i], out[j], i == j), -abs(i - j), i, j))
+        ranked.sort(reverse=True)
+        used_rows: set[int] = set()
+        used_cols: set[int] = set()
+        pairs: list[tuple[int, int]] = []
+        for _, _, i, j in ranked:
+            if i not in used_rows and j not in used_cols:
+                used_rows.add(i)
+                used_cols.add(j)
+                pairs.append((i, j))
+        rest = zip((i for i in rows if i not in used_rows), (j for j in cols if j not in used_cols), strict=False)
+        return pairs + list(rest)
 
     def _pair_scalars(
         self, item: _Node, gold: list[Any], out: list[Any], rows: list[int], cols: list[int]
-    ) -> list[tuple[int, int]]:
-        """Pairs of GOLD elements `rows` and OUT elements `cols` that agree, as many as can be."""
+    ) -> tuple[list[tuple[int, int]], bool]:
+        """Pairs of GOLD elements `rows` and OUT elements `cols` that agree, as many as can be, and whether
+        the bounded approximation made them (beyond an optimal assignment's size, each GOLD element tries
+        the `_CANDIDATES` OUT elements nearest it in sorted order)."""
+        if not _optimal(len(rows), len(cols)):
+            return self._near_scalars(item, gold, out, rows, cols), True
         agree = [[self._scalar_agree(item, gold[i], out[j]) for j in cols] for i in rows]
         score = [
             [(1.0 if agree[a][b] else 0.0) + (1e-7 if i == j else 0.0) for b, j in enumerate(cols)]
             for a, i in enumerate(rows)
         ]
-        return [(rows[a], cols[b]) for a, b in _assign(score) if agree[a][b]]
+        return [(rows[a], cols[b]) for a, b in _assign(score) if agree[a][b]], False
+
+    def _near_scalars(
+        self, item: _Node, gold: list[Any], out: list[Any], rows: list[int], cols: list[int]
+    ) -> list[tuple[int, int]]:
+        """`_pair_scalars`'s approximation."""
+        ordered = sorted(cols, key=lambda j: _order(out[j]))
+        keys = [_order(out[j]) for j in ordered]
+        free = [True] * len(ordered)
+        pairs: list[tuple[int, int]] = []
+        for i in rows:
+            at = bisect.bisect_left(keys, _order(gold[i]))
+            near = range(max(0, at - _CANDIDATES // 2), min(len(ordered), at + _CANDIDATES // 2))
+            for k in sorted(near, key=lambda k: abs(k - at)):
+                if free[k] and self._scalar_agree(item, gold[i], out[ordered[k]]):
+                    free[k] = False
+                    pairs.append((i, ordered[k]))
+                    break
+        return pairs
 
     def _scalar_agree(self, node: _Node, gold: Any, out: Any) -> bool:
         if isinstance(gold, dict | list) or isinstance(out, dict | list):
@@ -799,10 +930,11 @@ def _canonical(value: Any) -> Any:
         return None
     if isinstance(value, bool):
         return ["b", value]
-    if isinstance(value, float) and value.is_integer():
-        return ["n", int(value)]
-    if isinstance(value, int | float):
-        return ["n", value]
+    if isinstance(value, int | float | Decimal):
+        exact = _exact(value)
+        if exact is None:
+            return ["x", repr(value)]
+        return ["n", "0" if exact == 0 else str(exact.normalize(_EXACT))]
     if isinstance(value, str):
         text = normalise_text(value)
         return ["s", text] if text else None
@@ -813,6 +945,63 @@ def _canonical(value: Any) -> Any:
         parts = sorted(json.dumps(c, sort_keys=True) for v in value if (c := _canonical(v)) is not None)
         return ["a", parts] if parts else None
     return ["x", repr(value)]
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Where a scalar sorts, so that values that may agree are near each other: numbers by value, the
+    rest by their normalised text."""
+    number = _exact(value) if isinstance(value, int | float | Decimal) else None
+    return (0, number) if number is not None else (1, normalise_text(str(value)))
+
+
+def _facts(value: Any) -> Iterator[str]:
+    """The top-level scalar fields of a list item, each as `key=value` normalised (for the approximation)."""
+    if isinstance(value, dict):
+        for key, field_value in value.items():
+            if not isinstance(field_value, dict | list) and not _is_empty(field_value):
+                yield f"{key}={json.dumps(_canonical(field_value))}"
+
+
+def _identity(item: Any, key: str) -> str | None:
+    """The value of `key` in a list item as an identity (a non-blank string or an integer), normalised."""
+    value = item.get(key) if isinstance(item, dict) else None
+    if isinstance(value, bool) or not isinstance(value, str | int) or _is_empty(value):
+        return None
+    return json.dumps(_canonical(value))
+
+
+def _identity_field(items: list[Any], rows: list[int]) -> str | None:
+    """A field that tells `items[rows]` apart: a string or an integer that nine in ten of them have, never
+    twice the same (the first such field in the first item's order), or None."""
+    first = items[rows[0]]
+    if not isinstance(first, dict):
+        return None
+    for key in first:
+        present = [v for v in (_identity(items[i], str(key)) for i in rows) if v is not None]
+        if len(present) >= 0.9 * len(rows) and len(set(present)) == len(present):
+            return str(key)
+    return None
+
+
+def _same_identity(gold: list[Any], out: list[Any], rows: list[int], cols: list[int]) -> list[tuple[int, int]]:
+    """Pairs of GOLD items `rows` and OUT items `cols` with the same value of GOLD's identity field (a value
+    that one OUT item alone has)."""
+    key = _identity_field(gold, rows)
+    if key is None:
+        return []
+    where: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for j in cols:
+        value = _identity(out[j], key)
+        if value is not None:
+            seen[value] = seen.get(value, 0) + 1
+            where[value] = j
+    pairs = []
+    for i in rows:
+        value = _identity(gold[i], key)
+        if value is not None and seen.get(value) == 1:
+            pairs.append((i, where[value]))
+    return pairs
 
 
 def _identical(gold: list[Any], out: list[Any]) -> list[tuple[int, int]]:
@@ -876,7 +1065,8 @@ def read_records(path: str | Path, role: str) -> list[Record]:
             continue
         where = f"{role} {name}:{number}"
         try:
-            value = json.loads(line.decode("utf-8-sig" if number == 1 else "utf-8"), parse_constant=_reject_constant)
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            value = json.loads(text, parse_constant=_reject_constant, parse_float=Decimal)
         except UnicodeDecodeError as exc:
             raise EvalInputError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         except ValueError as exc:

@@ -51,9 +51,9 @@ from .hooks import current_hooks
 from .models_info import DEFAULT_MODEL, ModelCatalog, ModelInfo, default_cache_dir
 from .modes import Message, Mode, choose_mode, get_mode, mode_names
 from .observe import (
+    DEFAULT_HOOK_TIMEOUT,
     DocumentSplit,
     ExtractionFailed,
-    ExtractionFinished,
     ExtractionStarted,
     Hook,
     Watch,
@@ -76,7 +76,15 @@ from .sources import (
     find_evidence_in,
     to_parts,
 )
-from .transport import ChatResponse, RetryPolicy, Secret, Transport, api_key_for, redact
+from .transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ChatResponse,
+    RetryPolicy,
+    Secret,
+    Transport,
+    api_key_for,
+    redact,
+)
 
 __all__ = ["DEFAULT_INSTRUCTIONS", "OPENROUTER_BASE_URL", "CallOptions", "Extractor", "ManyOptions", "Partial"]
 
@@ -135,7 +143,8 @@ class Extractor:
     `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` for openrouter.ai or `$OPENAI_API_KEY` for
     api.openai.com (a provider's variable never goes to another host).
     Sampling, reasoning, routing and plugin options given here are defaults for every call;
-    each call may override them. `hooks`: callables told of every call's events (`extractor.observe`).
+    each call may override them. `hooks`: callables told of every call's events (`extractor.observe`), each
+    call of a hook within `hook_timeout` seconds.
     """
 
     def __init__(
@@ -170,11 +179,13 @@ class Extractor:
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         max_connections: int = 256,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         cache_dir: str | Path | None = None,
         http_backend: str = "aiohttp",
         http_transport: httpx.AsyncBaseTransport | None = None,
         cache: bool | str | Path | ResponseCache | None = None,
         hooks: Iterable[Hook] | None = None,
+        hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
     ) -> None:
         self.base_url = (base_url or os.environ.get("EXTRACTOR_BASE_URL") or OPENROUTER_BASE_URL).rstrip("/")
         key = api_key_for(self.base_url, api_key)
@@ -221,6 +232,7 @@ class Extractor:
             timeout=timeout,
             retry=retry,
             max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
             http_backend=http_backend,
             http_transport=http_transport,
         )
@@ -229,6 +241,10 @@ class Extractor:
         self._catalog = ModelCatalog(self._transport, cache_dir=folder)
         self._cache = open_cache(cache, folder)
         self._hooks: tuple[Hook, ...] = tuple(hooks or ())
+        if not (isinstance(hook_timeout, int | float) and 0 < hook_timeout < float("inf")):
+            raise ConfigurationError(f"hook_timeout={hook_timeout!r}: give a positive number of seconds")
+        #: the seconds one call of a hook may take (`extractor.observe`); past it the call goes on without it
+        self.hook_timeout = float(hook_timeout)
         at_portal_exit(self._transport)
 
     @property
@@ -339,7 +355,8 @@ class Extractor:
             return await self._extract_now(compiled, source, settings, listen, keep, first, None)
         identity = take_input()
         call_id, input_id = identity if identity is not None else (new_call_id(), None)
-        watch = Watch(hooks, call_id, input_id, self._secret.get() if self._secret else None)
+        secret = self._secret.get() if self._secret else None
+        watch = Watch(hooks, call_id, input_id, secret, timeout=self.hook_timeout)
         started = ExtractionStarted(
             call_id=call_id,
             input_id=input_id,
@@ -355,7 +372,7 @@ class Extractor:
         except BaseException as exc:
             await watch.emit(ExtractionFailed(call_id=call_id, input_id=input_id, error=exc))
             raise
-        await watch.emit(ExtractionFinished(call_id=call_id, input_id=input_id, result=result))
+        await watch.finished(result)
         return result
 
     async def _extract_now(
@@ -508,10 +525,10 @@ class Extractor:
         task = asyncio.create_task(self._extract(compiled, source, settings, reader.feed, keep=keep))
         task.add_done_callback(lambda _: out.put_nowait(_END))
         try:
-            while (value := await out.get()) is not _END:
+            while (value := await out.get()) is not _END and not _failed(task):
                 yielded.append(value)
                 yield value
-            result = await task
+            result = await task  # a failure (the deadline, the size limit) now, not after the records read before it
         finally:
             if not task.done():
                 task.cancel()
@@ -550,7 +567,7 @@ class Extractor:
         buffer: list[str] = []
         current: tuple[int, int] | None = None
         try:
-            while (entry := await queue.get()) is not None:
+            while (entry := await queue.get()) is not None and not _failed(task):
                 piece, key = entry
                 if key != current:
                     current, buffer = key, []
@@ -817,6 +834,11 @@ class Extractor:
 
 
 _END = object()
+
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    """Whether `task` has ended with an error (what it read before is then not handed out)."""
+    return task.done() and not task.cancelled() and task.exception() is not None
 
 
 class _ItemReader:

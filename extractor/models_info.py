@@ -2,8 +2,10 @@
 
 Looked up once and kept in memory and on disk for a day, per base URL. A failed lookup (or an
 answer that is no model list) means going by defaults for ten minutes, then asking again; it is
-never written to disk. Modes a model rejected (the fallback auto mode made) are remembered per
-base URL and model as well, for the same day.
+never written to disk. An answer that lacks the prices or the supported parameters of the model
+asked about (even with what is known without asking) holds for that model for ten minutes too, so
+that a fixed `/models` is seen soon, not a day later. Modes a model rejected (the fallback auto
+mode made) are remembered per base URL and model as well, for the same day.
 """
 
 from __future__ import annotations
@@ -296,39 +298,44 @@ class ModelCatalog:
 
     async def info(self, model: str) -> ModelInfo:
         """What the endpoint says about `model`, completed by what is known without asking."""
-        models = await self._models()
-        found = models.get(model)
-        return found.with_fallbacks(ModelInfo.known(model)) if found else ModelInfo.known(model)
+        return _completed(await self._models(model), model)
 
-    def _remembered(self) -> dict[str, ModelInfo] | None:
-        """The endpoint's models as last looked up in this process, while that holds for this catalog:
-        a failed lookup for `_FAILED_TTL`, a successful one for the TTL (the shorter of the one it was
-        stored with and this catalog's)."""
+    def _holds(self, at: float, until: float, models: dict[str, ModelInfo], model: str) -> bool:
+        """Whether a lookup made at `at` (holding until `until`) still holds for `model`: within both, and,
+        when it lacks the model's prices or parameters, within `_FAILED_TTL`."""
+        now = time.time()
+        if not (now < until and _fresh(at, self.ttl, now)):
+            return False
+        return _complete(_completed(models, model)) or _fresh(at, _FAILED_TTL, now)
+
+    def _remembered(self, model: str) -> dict[str, ModelInfo] | None:
+        """The endpoint's models as last looked up in this process, while that holds for `model` in this
+        catalog: a failed lookup for `_FAILED_TTL`, a successful one for the TTL (the shorter of the one it
+        was stored with and this catalog's), one lacking the model's prices or parameters `_FAILED_TTL`."""
         cached = _MEMORY.get(self.transport.base_url)
         if cached is None:
             return None
         at, until, models = cached
-        now = time.time()
-        return models if now < until and _fresh(at, self.ttl, now) else None
+        return models if self._holds(at, until, models, model) else None
 
-    async def _models(self) -> dict[str, ModelInfo]:
-        models = self._remembered()
+    async def _models(self, model: str) -> dict[str, ModelInfo]:
+        models = self._remembered(model)
         if models is not None:
             return models
         loop = asyncio.get_running_loop()
         lock = self._locks.setdefault(loop, asyncio.Lock())
         async with lock:
-            models = self._remembered()
+            models = self._remembered(model)
             if models is not None:
                 return models
-            found = self._read_disk()
+            found = self._read_disk(model)
             if found is None:
                 found = await self._fetch()
             _MEMORY[self.transport.base_url] = found
             return found[2]
 
-    def _read_disk(self) -> tuple[float, float, dict[str, ModelInfo]] | None:
-        """The model list saved on disk for this endpoint, if it is one and within the TTL."""
+    def _read_disk(self, model: str) -> tuple[float, float, dict[str, ModelInfo]] | None:
+        """The model list saved on disk for this endpoint, if it is one and holds for `model` (`_holds`)."""
         path = self._disk_path
         if path is None or not path.is_file():
             return None
@@ -342,7 +349,10 @@ class ModelCatalog:
             return None
         if entries is None:  # written by an older version that kept any answer: not a model list
             return None
-        return fetched, fetched + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
+        models = {m.id: m for m in map(ModelInfo.from_api, entries)}
+        return (
+            (fetched, fetched + self.ttl, models) if self._holds(fetched, fetched + self.ttl, models, model) else None
+        )
 
     async def _fetch(self) -> tuple[float, float, dict[str, ModelInfo]]:
         """Ask the endpoint; a model list is saved to disk, a failure (or no list) holds for `_FAILED_TTL`. An
@@ -367,6 +377,17 @@ class ModelCatalog:
             except OSError as exc:
                 log.info("could not write the model cache %s: %s", path, exc)
         return now, now + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
+
+
+def _completed(models: Mapping[str, ModelInfo], model: str) -> ModelInfo:
+    """What `models` say of `model`, completed by what is known without asking."""
+    found = models.get(model)
+    return found.with_fallbacks(ModelInfo.known(model)) if found else ModelInfo.known(model)
+
+
+def _complete(info: ModelInfo) -> bool:
+    """Whether `info` gives the model's prices and the parameters it supports."""
+    return info.prompt_price is not None and info.completion_price is not None and bool(info.supported_parameters)
 
 
 def forget_models() -> None:

@@ -1,11 +1,25 @@
 """Hooks: what happens during an extraction, as typed events, for your own tools.
 
-A hook is any callable taking one `Event`; it may be sync or async (then it is awaited, in line: keep
-it quick, or hand the event to a queue). Hooks run in the extraction's task (for sync calls, on the
-extractor's background thread). Register hooks on an `Extractor` (`hooks=[...]`, `add_hook`), for one
-call (`hooks=[...]` as a call option, also for `extract_many`), or for every extractor in the process
-(`add_global_hook`). A hook that raises never breaks the extraction: the error is logged (logger
-"extractor", warning, once per hook and error type) and the others still run.
+A hook is any callable taking one `Event`; it may be sync or async. Register hooks on an `Extractor`
+(`hooks=[...]`, `add_hook`), for one call (`hooks=[...]` as a call option, also for `extract_many`), or
+for every extractor in the process (`add_global_hook`). The hooks of an event are called one after
+the other, and the extraction goes on once they have returned, or once each has had its time.
+
+Hooks may fail, block or be slow; none of that costs an input or hangs a run:
+
+- each call of a hook has `hook_timeout` seconds (`Extractor(hook_timeout=...)`, default
+  `DEFAULT_HOOK_TIMEOUT`, 5 s); past it the extraction goes on without waiting (an async hook is
+  cancelled; a sync one finishes in its thread, its outcome ignored);
+- whatever a hook raises — an `Exception`, `asyncio.CancelledError`, `KeyboardInterrupt`, `SystemExit` —
+  is the hook's failure, not the extraction's; it is logged (logger "extractor", warning, once per hook
+  and kind of failure) and the other hooks still run;
+- sync hooks run in a pool of daemon threads (`HOOK_THREADS`, made when needed), never on the event
+  loop, so that a slow one does not hold up the other extractions; they see the extraction's context
+  variables (a copy). Async hooks run on the event loop, each call in a task of its own.
+
+A sync hook with a true `inline` attribute runs in the extraction's task instead, on the event loop,
+without a time limit: for quick hooks that must change the extraction's context (the OpenTelemetry
+hook makes the extraction's span current).
 
 The events of one extraction, in order (`call_id` ties them together; in a batch `input_id` is the
 input's id, and `InputFinished` closes each input, also one that failed before its extraction or was
@@ -26,20 +40,29 @@ An attempt answered from the response cache (`cached`) or by a provider batch (`
 
 Events carry sizes and shapes, never the API key, and none of the prompt or answer unless a
 registered hook asks for it with a true `capture_content` attribute; then `RequestSent.body`,
-`AttemptFinished.answer` and the values in `Reasked.errors` are filled, the API key redacted.
+`AttemptFinished.answer`, `ExtractionFinished.output` and the values in `Reasked.errors` are filled.
+Whatever an event holds of the conversation (those, and the problems and error messages, which may
+quote values) has been through one redaction (`Watch.redacted`: every run of 8 characters of the key).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import inspect
 import logging
 import os
+import queue
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+import pydantic_core
 
 from .errors import ErrorDetail, OutputError
 from .output.repairs import Repair
@@ -51,6 +74,8 @@ if TYPE_CHECKING:
     from .transport import ChatResponse
 
 __all__ = [
+    "DEFAULT_HOOK_TIMEOUT",
+    "HOOK_THREADS",
     "AttemptFinished",
     "DocumentSplit",
     "Event",
@@ -71,6 +96,14 @@ __all__ = [
 ]
 
 log = logging.getLogger("extractor")
+
+#: the seconds one call of a hook may take by default (`Extractor(hook_timeout=...)`)
+DEFAULT_HOOK_TIMEOUT = 5.0
+#: the most threads sync hooks run in. At most one hook call per extraction is in flight, so this bounds
+#: how many slow sync hooks run at once; 32 (as `concurrent.futures` allows for I/O-bound work) lets a
+#: run of up to 32 extractions at once never wait for a thread, and bounds the threads that hooks which
+#: never return can hold (each holds one for good). CPU-bound hooks would gain nothing from more (the GIL).
+HOOK_THREADS = 32
 
 #: the parameters of a request given in `RequestSent.params` (never content)
 _PARAMS = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
@@ -211,9 +244,11 @@ class Reasked(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class ExtractionFinished(Event):
-    """The extraction succeeded: the `ExtractResult` the caller gets."""
+    """The extraction succeeded: the `ExtractResult` the caller gets; `output` the extracted value as JSON
+    (the API key redacted) only when a hook captures content."""
 
     result: ExtractResult[Any]
+    output: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -303,14 +338,13 @@ def take_input() -> tuple[str, str] | None:
     return identity
 
 
-#: hook failures already logged: (hook, error type); hooks that cannot be weakly referenced by id
-_reported: weakref.WeakKeyDictionary[Any, set[type[BaseException]]] = weakref.WeakKeyDictionary()
-_reported_ids: set[tuple[int, type[BaseException]]] = set()
+#: hook failures already logged: (hook, kind of failure); hooks that cannot be weakly referenced by id
+_reported: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_reported_ids: set[tuple[int, str]] = set()
 
 
-def _report(hook: Hook, exc: Exception, event: Event) -> None:
-    """Log a failing hook once per hook and error type."""
-    kind = type(exc)
+def _report(hook: Hook, event: Event, kind: str, what: str, detail: str, exc: BaseException | None = None) -> None:
+    """Log that `hook` failed on `event` (`what` happened, and its `detail`), once per hook and `kind`."""
     try:
         seen = _reported.setdefault(hook, set())
     except TypeError:  # not weakly referenceable, or not hashable
@@ -323,20 +357,215 @@ def _report(hook: Hook, exc: Exception, event: Event) -> None:
         seen.add(kind)
     name = getattr(hook, "__qualname__", None) or type(hook).__qualname__
     log.warning(
-        "hook %s failed on %s (%s: %s); the extraction goes on (logged once per hook and error type)",
-        name, type(event).__name__, kind.__name__, exc, exc_info=exc,
+        "hook %s %s on %s (%s); the extraction goes on (logged once per hook and error type)",
+        name, what, type(event).__name__, detail, exc_info=exc,
     )  # fmt: skip
 
 
-async def call_hooks(hooks: Iterable[Hook], event: Event) -> None:
-    """Each hook with `event`, in order, awaiting async ones; a hook's error is logged, never raised."""
-    for hook in hooks:
+def _failed(hook: Hook, event: Event, exc: BaseException) -> None:
+    _report(hook, event, type(exc).__qualname__, "failed", f"{type(exc).__name__}: {exc}", exc)
+
+
+class _Raised:
+    """What a sync hook raised in its thread, handed back as a value (never re-raised)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _run_sync(hook: Hook, event: Event, context: contextvars.Context) -> Any:
+    """`hook(event)` in `context`; what it raises, whatever it is, comes back as `_Raised`."""
+    try:
+        return context.run(hook, event)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the hook's failure, not this thread's
+        return _Raised(exc)
+
+
+async def _guarded(awaitable: Awaitable[Any]) -> BaseException | None:
+    """Await an async hook's awaitable; what it raises, whatever it is, is returned."""
+    try:
+        await awaitable
+    except BaseException as exc:  # its CancelledError too (also the one its timeout causes)
+        return exc
+    return None
+
+
+class _Overdue:
+    """The calls of each hook (by its id) that ran past their time and have not ended yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
+
+    def add(self, hook: Hook) -> None:
+        with self._lock:
+            self._counts[id(hook)] = self._counts.get(id(hook), 0) + 1
+
+    def remove(self, hook: Hook) -> None:
+        with self._lock:
+            left = self._counts.pop(id(hook), 1) - 1
+            if left:
+                self._counts[id(hook)] = left
+
+    def __contains__(self, hook: Hook) -> bool:
+        return id(hook) in self._counts
+
+
+_OVERDUE = _Overdue()
+
+
+class _Job:
+    """A sync hook call for a thread: `state` "queued", "running", "late" (running past its time),
+    "done", or "dropped" (its time ran out before a thread took it: it is not run)."""
+
+    __slots__ = ("hook", "run", "state")
+
+    def __init__(self, hook: Hook, run: Callable[[], None]) -> None:
+        self.hook = hook
+        self.run = run
+        self.state = "queued"
+
+
+class _HookThreads:
+    """Daemon threads for sync hooks: a call takes a thread waiting for work, else starts one, up to
+    `size` (then it waits for one to be free). Daemon threads, so that a hook that never returns does
+    not keep the process from exiting (a `ThreadPoolExecutor` joins its threads at exit)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0  # threads waiting for a job that no call has taken yet
+
+    def submit(self, hook: Hook, run: Callable[[], None]) -> _Job:
+        """Run `run` (a call of `hook` that raises nothing) in a hook thread, unless it expires first."""
+        job = _Job(hook, run)
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that thread is this job's
+            elif self._threads < self.size:
+                self._threads += 1
+                threading.Thread(target=self._work, name=f"extractor-hook-{self._threads}", daemon=True).start()
+        self._jobs.put(job)
+        return job
+
+    def expire(self, job: _Job) -> None:
+        """`job`'s time ran out: it is not run if it has not started, else its hook is overdue until it ends."""
+        with self._lock:
+            if job.state == "queued":
+                job.state = "dropped"
+            elif job.state == "running":
+                job.state = "late"
+                _OVERDUE.add(job.hook)
+
+    def _work(self) -> None:
+        while True:  # started for a job: it takes one before it counts as idle
+            job = self._jobs.get()
+            with self._lock:
+                run = job.state != "dropped"
+                if run:
+                    job.state = "running"
+            if run:
+                job.run()
+            with self._lock:
+                if job.state == "late":
+                    _OVERDUE.remove(job.hook)
+                job.state = "done" if run else job.state
+                self._idle += 1
+
+
+_THREADS = _HookThreads(HOOK_THREADS)
+#: async hook calls that ran out of time (or whose extraction was cancelled), until they have ended
+_late: set[asyncio.Task[Any]] = set()
+
+
+def _in_thread(hook: Hook, event: Event, loop: asyncio.AbstractEventLoop) -> tuple[_Job, asyncio.Future[Any]]:
+    """`hook(event)` submitted to a hook thread, in a copy of this context; the future gets its outcome."""
+    outcome: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        result = _run_sync(hook, event, context)
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile: nobody waits for it
+            loop.call_soon_threadsafe(_settle, outcome, result)
+
+    return _THREADS.submit(hook, run), outcome
+
+
+def _settle(outcome: asyncio.Future[Any], result: Any) -> None:
+    if not outcome.done():
+        outcome.set_result(result)
+
+
+def _async(hook: Hook) -> bool:
+    """Whether calling `hook` only makes a coroutine (an `async def` function or `__call__`)."""
+    call = type(hook).__call__ if not inspect.isroutine(hook) else None
+    return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(call)
+
+
+async def _call(hook: Hook, event: Event, timeout: float) -> None:
+    """One hook with one event, within `timeout` seconds; nothing it does is raised here (only the
+    cancellation of the calling task goes on). A hook with a call still running past its time is
+    not called again until that call has ended."""
+    if hook in _OVERDUE:
+        _report(hook, event, "overdue", "skipped", "a call of it that took too long has not returned yet")
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    if _async(hook) or getattr(hook, "inline", False) is True:
         try:
             outcome = hook(event)
-            if inspect.isawaitable(outcome):
-                await outcome
-        except Exception as exc:
-            _report(hook, exc, event)
+        except BaseException as exc:  # raised by the hook itself: no await of ours was running
+            _failed(hook, event, exc)
+            return
+    else:
+        job, waiting = _in_thread(hook, event, loop)
+        try:
+            await asyncio.wait([waiting], timeout=timeout)
+        finally:
+            if not waiting.done():  # its time ran out, or this extraction is being cancelled
+                _THREADS.expire(job)
+        if not waiting.done():
+            _late_hook(hook, event, timeout)
+            return
+        outcome = waiting.result()
+        if isinstance(outcome, _Raised):
+            _failed(hook, event, outcome.error)
+            return
+    if inspect.isawaitable(outcome):
+        await _await_hook(hook, event, outcome, timeout, deadline - loop.time())
+
+
+async def _await_hook(hook: Hook, event: Event, awaitable: Awaitable[Any], timeout: float, left: float) -> None:
+    """What an async hook returned, awaited in a task of its own for at most `left` seconds."""
+    task: asyncio.Task[BaseException | None] = asyncio.ensure_future(_guarded(awaitable))
+    try:
+        await asyncio.wait([task], timeout=max(0.0, left))
+    finally:
+        if not task.done():  # its time ran out, or this extraction is being cancelled
+            task.cancel()
+            _late.add(task)
+            task.add_done_callback(_late.discard)
+    if not task.done():  # cancelled, it has not ended yet: overdue until it does
+        _OVERDUE.add(hook)
+        task.add_done_callback(lambda _: _OVERDUE.remove(hook))
+        _late_hook(hook, event, timeout)
+    elif not task.cancelled() and (error := task.result()) is not None:
+        _failed(hook, event, error)
+
+
+def _late_hook(hook: Hook, event: Event, timeout: float) -> None:
+    _report(hook, event, "timeout", "took too long", f"more than hook_timeout, {timeout:g} s: not waited for")
+
+
+async def call_hooks(hooks: Iterable[Hook], event: Event, timeout: float = DEFAULT_HOOK_TIMEOUT) -> None:
+    """Each hook with `event`, in order, each within `timeout` seconds; whatever a hook does is logged,
+    never raised (see the module's docstring)."""
+    for hook in hooks:
+        await _call(hook, event, timeout)
 
 
 def wants_content(hooks: Iterable[Hook]) -> bool:
@@ -359,7 +588,7 @@ def _redacted(value: Any, secret: str | None) -> Any:
 class Watch:
     """One extraction's view for its hooks: who it is, where it is (`chunk`), and how to emit."""
 
-    __slots__ = ("call_id", "chunk", "content", "hooks", "input_id", "secret")
+    __slots__ = ("call_id", "chunk", "content", "hooks", "input_id", "secret", "timeout")
 
     def __init__(
         self,
@@ -368,20 +597,24 @@ class Watch:
         input_id: str | None,
         secret: str | None,
         chunk: int | None = None,
+        *,
+        timeout: float = DEFAULT_HOOK_TIMEOUT,
     ) -> None:
         self.hooks = hooks
         self.call_id = call_id
         self.input_id = input_id
         self.secret = secret
         self.chunk = chunk
+        #: seconds each hook has for each event
+        self.timeout = timeout
         #: whether a hook asked for prompts and answers
         self.content = wants_content(hooks)
 
     def at_chunk(self, index: int) -> Watch:
-        return Watch(self.hooks, self.call_id, self.input_id, self.secret, chunk=index)
+        return Watch(self.hooks, self.call_id, self.input_id, self.secret, chunk=index, timeout=self.timeout)
 
     async def emit(self, event: Event) -> None:
-        await call_hooks(self.hooks, event)
+        await call_hooks(self.hooks, event, self.timeout)
 
     def redacted(self, value: Any) -> Any:
         return _redacted(value, self.secret)
@@ -412,7 +645,7 @@ class Watch:
                 attempt=attempt,
                 chunk=self.chunk,
                 mode=mode,
-                problem=problem,
+                problem=self.redacted(problem) if problem is not None else None,
                 repairs=tuple(repairs),
                 cached=cached,
                 provided=provided,
@@ -429,9 +662,7 @@ class Watch:
         errors: tuple[ErrorDetail, ...] = ()
         if isinstance(error, OutputError):
             details = error.errors or [ErrorDetail("$", error.message)]
-            errors = tuple(
-                d if self.content else ErrorDetail(d.path, d.message, loc=d.loc, kind=d.kind) for d in details
-            )
+            errors = tuple(self._detail(d) for d in details)
         await self.emit(
             Reasked(
                 call_id=self.call_id,
@@ -439,10 +670,25 @@ class Watch:
                 attempt=attempt,
                 chunk=self.chunk,
                 reason=reason,
-                problem=problem,
+                problem=self.redacted(problem),
                 errors=errors,
             )
         )
+
+    def _detail(self, detail: ErrorDetail) -> ErrorDetail:
+        """`detail` as a hook gets it: redacted, and without the offending value unless content is captured."""
+        message = self.redacted(detail.message)
+        if not self.content:
+            return ErrorDetail(detail.path, message, loc=detail.loc, kind=detail.kind)
+        value = self.redacted(detail.value)
+        return ErrorDetail(detail.path, message, value, detail.has_value, loc=detail.loc, kind=detail.kind)
+
+    async def finished(self, result: ExtractResult[Any]) -> None:
+        """Tell the hooks the extraction succeeded (with its value as JSON when content is captured)."""
+        output = None
+        if self.content:
+            output = self.redacted(pydantic_core.to_json(result.value, fallback=str).decode())
+        await self.emit(ExtractionFinished(call_id=self.call_id, input_id=self.input_id, result=result, output=output))
 
 
 class RequestWatch:

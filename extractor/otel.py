@@ -18,7 +18,8 @@ nests under it). Attributes: `gen_ai.operation.name` ("chat"), `gen_ai.provider.
 
 The API key is never recorded. Prompts and answers are recorded only with `capture_content=True` (or
 `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`), as `gen_ai.input.messages` /
-`gen_ai.output.messages` (JSON), and the extracted value as `extractor.output`, the key redacted.
+`gen_ai.output.messages` (JSON), and the extracted value as `extractor.output`, all as the events give
+them: redacted once, the same way, before any hook sees them (`extractor.observe`).
 
 Needs only `opentelemetry-api` (`pip install 'extractor[otel]'`); an SDK and exporter are the
 application's to configure.
@@ -32,8 +33,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import pydantic_core
 
 from . import __version__
 from .errors import ConfigurationError, OutputError
@@ -173,6 +172,9 @@ class OpenTelemetryHook:
     is "true"). Raises `ConfigurationError` when `opentelemetry-api` is not installed.
     """
 
+    #: runs in the extraction's task (not a hook thread): it makes the extraction's span current there
+    inline = True
+
     def __init__(self, *, tracer_provider: Any = None, capture_content: bool | None = None) -> None:
         try:
             from opentelemetry import context, trace
@@ -273,8 +275,8 @@ class OpenTelemetryHook:
             attributes["gen_ai.response.finish_reasons"] = [result.finish_reason]
         if result.fallbacks:
             attributes["extractor.fallbacks"] = len(result.fallbacks)
-        if self.capture_content:
-            attributes["extractor.output"] = pydantic_core.to_json(result.value, fallback=str).decode()
+        if self.capture_content and event.output is not None:
+            attributes["extractor.output"] = event.output
         span.set_attributes(attributes)
         self._end(event.call_id, call, event.at)
 

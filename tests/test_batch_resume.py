@@ -340,7 +340,9 @@ def test_killed_at_random_points_every_input_ends_with_one_line_paid_once(tmp_pa
     schema.write_text(json.dumps(Key.model_json_schema()))
     kills = 0
     with TestServer(models=[ModelSpec(MODEL)]) as server:
-        for number in range(10):  # several runs, each killed at random points of plan, upload, create, poll, collect
+        number = 0
+        while kills < 20 and number < 40:  # several runs, each killed at random points of plan, upload, create, ...
+            number += 1
             server.fault_seed = number  # each run its own draws of lost creates
             server.reset()
             server.handler = echo

@@ -655,3 +655,48 @@ def test_killed_writers_resume_to_exactly_one_line_per_id(tmp_path: Path) -> Non
     for record in final_ok:
         i = int(record["id"][4:])
         assert record["data"]["text"] == "x" * (500 + (i * 7919) % 40000)
+
+
+# --- one run at a time: OUT and the errors file are locked -------------------------------------------
+
+
+def test_a_second_sink_on_the_same_out_is_refused(tmp_path: Path) -> None:
+    second = JsonlSink(tmp_path / "out.jsonl")
+    with (
+        JsonlSink(tmp_path / "out.jsonl"),
+        pytest.raises(ConfigurationError, match=r"out\.jsonl is being written by another run"),
+    ):
+        second.open()
+
+
+def test_two_outputs_cannot_share_an_errors_file(tmp_path: Path) -> None:
+    """Two runs with their own OUT and one `--errors` file appended both: 994 lines for 500 ids."""
+    shared = tmp_path / "errors.jsonl"
+    with JsonlSink(tmp_path / "a.jsonl", shared) as first:
+        first.write_error(failed("x"))
+        second = JsonlSink(tmp_path / "b.jsonl", shared)
+        with pytest.raises(ConfigurationError, match=r"errors\.jsonl is being written by another run"):
+            second.open()
+        assert not second.is_open
+        second_out = JsonlSink(tmp_path / "b.jsonl")  # its OUT was let go when it was refused
+        second_out.open()
+        second_out.close()
+    with JsonlSink(tmp_path / "b.jsonl", shared) as later:  # once the first has closed
+        later.write_error(failed("y"))
+    assert [json.loads(line)["id"] for line in lines(shared)] == ["x", "y"]
+
+
+def test_the_errors_file_stays_locked_across_its_rewrite(tmp_path: Path) -> None:
+    """Opening with a doubled error line rewrites the errors file (a new file swapped in): the lock is on
+    the new file before it is in place."""
+    shared = tmp_path / "errors.jsonl"
+    shared.write_bytes(json.dumps(failed("x")).encode() + b"\n" + json.dumps(failed("x")).encode() + b"\n")
+    before = os.stat(shared).st_ino
+    with JsonlSink(tmp_path / "a.jsonl", shared, retry_errors=True) as first:
+        assert os.stat(shared).st_ino != before  # rewritten on opening
+        with pytest.raises(ConfigurationError, match="being written by another run"):
+            JsonlSink(tmp_path / "b.jsonl", shared).open()
+        first.write_ok(ok("x"))
+    assert lines(shared) == []  # rewritten at closing: x succeeded
+    with JsonlSink(tmp_path / "b.jsonl", shared):
+        pass

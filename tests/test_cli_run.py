@@ -235,3 +235,27 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
         done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
     assert done.returncode == 0
     assert sorted(r["id"] for r in lines(out)) == [f"in/note{i:03d}.txt" for i in range(30)]
+
+
+def test_json_nested_too_deeply_is_the_readers_own_error(server: TestServer, tmp_path: Path) -> None:
+    """A JSONL line nested 100,000 deep stopped the run with a RecursionError traceback; an answer nested so
+    deep was booked as "ExtractorError: unexpected RecursionError". Now each is its reader's error: the
+    line an InputError, the answer an OutputInvalidError; the other inputs go on."""
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "a", "text": "first"}\n'
+        + '{"id": "b", "text": "x", "tags": ' + deep + "}\n"
+        + '{"id": "c", "text": "answered too deep"}\n'
+    )  # fmt: skip
+    server.handler = lambda r: Reply(content='{"number": ' + deep + "}") if "too deep" in r.body.decode() else None
+    done = run(["in.jsonl", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url,
+                "--max-retries", "0"], tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert [r["id"] for r in lines(tmp_path / "out.jsonl")] == ["a"]
+    errors = {r["id"]: r["error"] for r in lines(tmp_path / "out.errors.jsonl")}
+    assert errors["in.jsonl#line=2"] == {
+        "type": "InputError",
+        "message": "in.jsonl:2: not JSON this reader accepts (nested too deeply)",
+    }
+    assert errors["c"]["type"] == "OutputInvalidError"

@@ -28,6 +28,7 @@ from extractor.evaluate import (
     EvalOptions,
     EvalReport,
     Evaluator,
+    Record,
     _assign,
     match_records,
     parse_date,
@@ -664,3 +665,133 @@ def test_invoice2data_known_errors(corpora: Path, tmp_path: Path, capsys: pytest
     code, stdout, _ = run_main(capsys, gold_path, gold_path, "--schema", schema, "--json", "--min-accuracy", "1")
     assert code == 0
     assert json.loads(stdout)["overall"]["accuracy"] == 1.0
+
+
+# --- impossible and exact numbers, long lists -------------------------------------------------------------
+
+
+def read_pair(tmp_path: Path, gold: str, out: str) -> tuple[list[Record], list[Record]]:
+    """GOLD and OUT records with `data` written as JSON text, read as the command reads them."""
+    (tmp_path / "g.jsonl").write_text(f'{{"id": "r", "data": {{"n": {gold}}}}}\n')
+    (tmp_path / "o.jsonl").write_text(f'{{"id": "r", "data": {{"n": {out}}}}}\n')
+    return read_records(tmp_path / "g.jsonl", "GOLD"), read_records(tmp_path / "o.jsonl", "OUT")
+
+
+@pytest.mark.parametrize(
+    ("gold", "out", "tolerance", "agree"),
+    [
+        ("5", "1e309", 0.005, False),  # beyond any float: never right (the noise term was infinite)
+        ("1e309", "5", 0.0, False),
+        ("0", "-1e999", 0.0, False),
+        ("1e309", "1e309", 0.005, False),
+        ("9007199254740993", "9007199254740992", 0.0, False),  # integers as integers
+        ("9007199254740993", "9007199254740993", 0.0, True),
+        ("1e-320", "0", 0.0, False),  # exact at tolerance 0
+        ("1e-320", "0", 0.005, True),
+        ("1e-400", "0", 0.0, False),  # too small for a float, still not 0
+        ("0.1000000000000000000001", "0.1", 0.0, False),  # more digits than a float keeps
+        ("1.005", "1.0", 0.005, True),  # decimal arithmetic: exactly the tolerance
+        ("1" + "0" * 400, "1" + "0" * 400, 0.0, True),  # a 401-digit integer: no OverflowError
+        ("1" + "0" * 400, "1" + "0" * 399 + "1", 0.0, False),
+        ("1" + "0" * 400, "1" + "0" * 399 + "1", 0.005, False),
+        ("1" + "0" * 400, "1" + "0" * 399 + "1", 1.0, True),
+    ],
+)
+def test_numbers_are_compared_exactly_and_impossible_ones_never_agree(
+    tmp_path: Path, gold: str, out: str, tolerance: float, agree: bool
+) -> None:
+    golds, outs = read_pair(tmp_path, gold, out)
+    report = Evaluator(NUMBER_SCHEMA, EvalOptions(tolerance=tolerance)).evaluate(golds, outs)
+    assert field(report, "n") == ({"correct": 1} if agree else {"wrong": 1})
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers_given_in_python_never_agree(value: float) -> None:
+    assert field(compare({"n": value}, {"n": value}, NUMBER_SCHEMA, tolerance=1.0), "n") == {"wrong": 1}
+    assert field(compare({"n": 5}, {"n": value}, NUMBER_SCHEMA, relative_tolerance=1.0), "n") == {"wrong": 1}
+
+
+def test_the_command_reports_impossible_numbers_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    huge = "1" + "0" * 400
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(f'{{"id": "r", "data": {{"a": 5, "b": {huge}, "c": 1.25}}}}\n')
+    out = tmp_path / "out.jsonl"
+    out.write_text(f'{{"id": "r", "data": {{"a": 1e309, "b": {huge}1, "c": 1.25}}}}\n')
+    code, text, err = run_main(capsys, gold, out, "--schema", "invoice", "--json", "--details", "--tolerance", "0")
+    assert code == 0 and err == ""
+    result = json.loads(text)
+    assert result["fields"]["a"]["wrong"] == 1 and result["fields"]["b"]["wrong"] == 1
+    assert result["fields"]["c"]["correct"] == 1
+    shown = {d["field"]: (d["gold"], d["out"]) for d in result["disagreements"]}
+    assert shown["a"] == (5, "1E+309") and shown["b"] == (int(huge), int(huge + "1"))
+
+
+INVOICE_SCHEMA = json.loads((ROOT / "schemas" / "invoice.json").read_text())
+
+
+def line_items(count: int, *, unit_price: float | None = 2.5) -> list[dict[str, Any]]:
+    return [
+        {"description": f"part {i:05d}", "quantity": i % 7 + 1, "unit_price": unit_price, "amount": i * 1.5}
+        for i in range(count)
+    ]
+
+
+def test_long_lists_are_paired_by_identity_in_bounded_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3,000 lines, none identical to its GOLD line (OUT lacks every unit price), shuffled: 72.7 s and
+    9 million item comparisons before; now paired by their description, a handful of comparisons."""
+    gold = line_items(3000)
+    out = line_items(3000, unit_price=None)
+    out.reverse()
+    out[10]["amount"] = -1.0
+    scored: list[int] = []
+    original = Evaluator._score
+
+    def counting(self: Evaluator, *args: Any) -> float:
+        scored.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(Evaluator, "_score", counting)
+    report = compare({"line_items": gold}, {"line_items": out}, INVOICE_SCHEMA)
+    assert field(report, "line_items[].description") == {"correct": 3000}
+    assert field(report, "line_items[].unit_price") == {"missed": 3000}
+    assert field(report, "line_items[].amount") == {"correct": 2999, "wrong": 1}
+    assert report.approximations == {} and scored == []
+
+
+def test_what_identity_leaves_is_assigned_optimally_or_approximated_and_said(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gold = line_items(2000)
+    out = line_items(2000, unit_price=None)
+    for item in out[:30]:  # misspelt: these 30 have no identity in OUT; 30 x 30 x 30 is assigned optimally
+        item["description"] = item["description"].replace("part", "prat")
+    report = compare({"line_items": gold}, {"line_items": out}, INVOICE_SCHEMA)
+    assert field(report, "line_items[].description") == {"correct": 1970, "wrong": 30}
+    assert field(report, "line_items[].amount") == {"correct": 2000}  # each paired with its own line
+    assert report.approximations == {}
+    for item in out[:400]:  # 400 x 400 x 400 is past the optimal assignment: the bounded approximation
+        item["description"] = item["description"].replace("part", "prat")
+    scored: list[int] = []
+    original = Evaluator._score
+    monkeypatch.setattr(Evaluator, "_score", lambda self, *a: scored.append(1) or original(self, *a))
+    report = compare({"line_items": gold}, {"line_items": out}, INVOICE_SCHEMA)
+    assert report.approximations == {"line_items[]": 1}
+    assert len(scored) <= 400 * 8  # each left item against at most _CANDIDATES others
+    assert field(report, "line_items[].amount") == {"correct": 2000}  # the amounts tell them apart
+    write_jsonl(tmp_path / "g.jsonl", [{"id": "r", "data": {"line_items": gold}}])
+    write_jsonl(tmp_path / "o.jsonl", [{"id": "r", "data": {"line_items": out}}])
+    code, text, _ = run_main(capsys, tmp_path / "g.jsonl", tmp_path / "o.jsonl", "--schema", "invoice")
+    assert code == 0
+    assert "note: 1 list at line_items[] paired approximately" in text
+    code, text, _ = run_main(capsys, tmp_path / "g.jsonl", tmp_path / "o.jsonl", "--schema", "invoice", "--json")
+    assert json.loads(text)["approximations"] == {"line_items[]": 1}
+
+
+def test_long_scalar_lists_are_approximated_in_bounded_work() -> None:
+    gold = [i * 1.0 for i in range(400)]
+    out = [i + 0.001 for i in reversed(range(400))]  # none identical, each within the tolerance
+    report = compare({"amounts": gold}, {"amounts": out})
+    assert field(report, "amounts[]") == {"correct": 400}
+    assert report.approximations == {"amounts[]": 1}

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from extractor import Extractor, RetryPolicy, models_info
+from extractor import ConfigurationError, Extractor, RetryPolicy, models_info
 from extractor.models_info import _FAILED_TTL, ModelCatalog, ModelInfo
 from extractor.testing import ModelSpec, Reply, TestServer
 from extractor.transport import Transport
@@ -269,3 +269,56 @@ def test_the_test_servers_model_list_is_cached(tmp_path: Path) -> None:
         models_info.forget_models()
         assert info(catalog(server.base_url, tmp_path)).context_length == 4096
         assert len([r for r in server.requests if r.path.endswith("/models")]) == 1
+
+
+# --- answers that lack the model's prices or parameters ------------------------------------------------
+
+
+class Inv(BaseModel):
+    number: str
+
+
+def bare(model: str) -> ModelSpec:
+    """The model as an endpoint lists it without prices or supported parameters."""
+    return ModelSpec(model, prompt_price_per_token=None, completion_price_per_token=None, supported_parameters=None)
+
+
+@pytest.mark.parametrize("how", ["memory", "disk"])
+def test_an_answer_lacking_the_models_prices_holds_for_the_failed_ttl_only(
+    tmp_path: Path, clock: Clock, how: str
+) -> None:
+    """The bad answer was kept for a day: after /models was fixed, runs still went by `prompt` mode and
+    unknown prices. Now the next lookup after the failed-lookup TTL asks again and sees the fix."""
+    with TestServer(models=[bare(OTHER)]) as server:
+        ex = Extractor(base_url=server.base_url, model=OTHER, cache_dir=tmp_path, retry=ONE_TRY)
+        first = asyncio.run(ex.model_info())
+        assert first.prompt_price is None and first.supported_parameters is None
+        server.models = [ModelSpec(OTHER)]  # the endpoint is fixed
+        clock.now += _FAILED_TTL - 1
+        assert asyncio.run(ex.model_info()) == first  # still within the failed-lookup TTL
+        clock.now += 2
+        if how == "disk":
+            models_info.forget_models()  # a new process: the disk holds the bad answer
+        fixed = asyncio.run(Extractor(base_url=server.base_url, model=OTHER, cache_dir=tmp_path).model_info())
+        assert fixed.prompt_price == 0.15e-6 and fixed.supported_parameters is not None
+        assert "response_format" in fixed.supported_parameters
+        lookups = [r for r in server.requests if r.path.endswith("/models")]
+        assert len(lookups) == 2
+        clock.now += 3600  # a complete answer holds for the day
+        asyncio.run(Extractor(base_url=server.base_url, model=OTHER, cache_dir=tmp_path).model_info())
+        assert len([r for r in server.requests if r.path.endswith("/models")]) == 2
+
+
+def test_with_a_budget_unknown_prices_are_refused_and_the_fixed_answer_is_then_used(
+    tmp_path: Path, clock: Clock
+) -> None:
+    with TestServer(models=[bare(OTHER)]) as server:
+        ex = Extractor(base_url=server.base_url, model=OTHER, cache_dir=tmp_path, mode="auto")
+        with pytest.raises(ConfigurationError, match=f"the prices of {OTHER} are not known"):
+            list(ex.extract_many(Inv, ["one", "two", "three"], max_cost=0.000001))
+        assert server.chat_requests == []  # refused before any request
+        server.models = [ModelSpec(OTHER)]
+        clock.now += _FAILED_TTL + 1
+        results = list(ex.extract_many(Inv, ["one", "two", "three"], max_cost=1.0))
+        assert [r.ok for r in results] == [True] * 3
+        assert {r.mode for r in server.chat_requests} == {"json_schema"}  # from the fixed parameters

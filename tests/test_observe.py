@@ -729,6 +729,40 @@ def test_captured_content_is_recorded_with_the_key_redacted(
     no_key_in(exporter.get_finished_spans())
 
 
+def test_every_attribute_is_redacted_the_same_way(
+    server: TestServer, tmp_path: Path, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """An answer holding 12 characters of the key (too few to be refused): `gen_ai.output.messages` showed
+    `***` while `extractor.output` recorded them as they were."""
+    provider, exporter = spans
+    fragment = KEY[4:16]
+    server.queue(Reply.json({"title": f"ref {fragment}"}))
+    ex = make(server, tmp_path)
+    instrument(ex, tracer_provider=provider, capture_content=True)
+    assert ex.extract(Note, "a note") == Note(title=f"ref {fragment}")  # the caller gets the value as it is
+    named = by_name(exporter.get_finished_spans())
+    (chat,) = named[f"chat {MODEL}"]
+    (root,) = named["extract Note"]
+    assert dict(root.attributes or {})["extractor.output"] == '{"title":"ref ***"}'
+    output = json.loads(str(dict(chat.attributes or {})["gen_ai.output.messages"]))
+    assert output[0]["parts"][0]["content"] == '{"title": "ref ***"}'
+    for span in exporter.get_finished_spans():
+        text = span.to_json()
+        assert not any(KEY[i : i + 8] in text for i in range(len(KEY) - 7))
+
+
+def test_problems_and_error_messages_in_events_are_redacted(server: TestServer, tmp_path: Path) -> None:
+    fragment = KEY[4:16]
+    server.queue(Reply.json({"n": f"n{fragment}"}), Reply.json({"n": 3}))
+    hook = ContentHook()
+    make(server, tmp_path, hooks=[hook]).extract(Item, "three")
+    reasked = next(e for e in hook.events if isinstance(e, Reasked))
+    assert [(e.path, e.value) for e in reasked.errors] == [("$.n", "n***")]
+    finished = next(e for e in hook.events if isinstance(e, ExtractionFinished))
+    assert finished.output == '{"n":3}'
+    assert not any(KEY[i : i + 8] in everything(hook.events) for i in range(len(KEY) - 7))
+
+
 def test_content_capture_follows_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     assert OpenTelemetryHook().capture_content is True

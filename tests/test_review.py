@@ -39,6 +39,7 @@ from extractor.review import (
     segments,
 )
 from extractor.review.assets import SCRIPT
+from extractor.review.texts import OUTSIDE_ROOTS
 from extractor.testing import TestServer
 
 EVIL = "<script>document.title='pwned'</script>"
@@ -336,6 +337,65 @@ def test_stdin_inputs_need_inputs_and_a_missing_out_is_a_usage_error(tmp_path: P
     done = review(["out.jsonl", "-o", "./out.jsonl"], tmp_path)
     assert done.returncode == 2 and "is a file the page is made from" in done.stderr
     assert (tmp_path / "out.jsonl").read_text() == before
+
+
+def test_sources_outside_the_allowed_folders_are_never_read(tmp_path: Path) -> None:
+    """OUT lines naming files outside the current folder and OUT's (absolute, `..`, a symlink out, a JSONL
+    line) were read and put in the page, or refused with their first bytes quoted; now none of them is
+    opened, and `--source-root` allows a folder."""
+    secrets = tmp_path / "home" / ".ssh"
+    secrets.mkdir(parents=True)
+    (secrets / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY----- KEYSECRET")
+    (secrets / "environ.pdf").write_bytes(b"PATH=/bin\x00TOKEN=ENVSECRET\x00")  # not a PDF: its bytes were quoted
+    (secrets / "notes.jsonl").write_text(json.dumps({"id": "n1", "text": "LINESECRET"}) + "\n")
+    extra = tmp_path / "shared"
+    extra.mkdir()
+    (extra / "allowed.txt").write_text("Order ZX-42 from the shared folder")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "mine.txt").write_text("Invoice A-17 for Globex")
+    (run / "link.txt").symlink_to(secrets / "id_ed25519")
+    (tmp_path / "cwd").mkdir()
+    out = run / "out.jsonl"
+    out.write_text(
+        line("mine", "mine.txt", {"n": "A-17"})
+        + line("abs", str(secrets / "id_ed25519"), {"k": "x"})
+        + line("up", "../home/.ssh/id_ed25519", {"k": "x"})
+        + line("dotdot", str(run / ".." / "home" / ".ssh" / "id_ed25519"), {"k": "x"})
+        + line("link", "link.txt", {"k": "x"})
+        + line("env", str(secrets / "environ.pdf"), {"k": "x"})
+        + line("n1", str(secrets / "notes.jsonl") + ":1", {"k": "x"})
+        + line("missing", str(secrets / "absent.txt"), {"k": "x"})
+        + line("shared", str(extra / "allowed.txt"), {"code": "ZX-42"})
+    )
+    done = review([str(out), "-o", str(tmp_path / "page.html")], tmp_path / "cwd")
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    for secret in ("KEYSECRET", "OPENSSH", "ENVSECRET", "PATH=/bin", "LINESECRET", "from the shared folder"):
+        assert secret not in html
+    assert html.count("not shown: outside the allowed folders (--source-root to allow)") == 8
+    assert " for Globex" in html  # under OUT's folder: shown
+    done = review([str(out), "-o", str(tmp_path / "page.html"), "--source-root", str(extra)], tmp_path / "cwd")
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert " from the shared folder" in html and "KEYSECRET" not in html
+    assert html.count("not shown: outside the allowed folders (--source-root to allow)") == 7
+
+
+def test_the_allowed_folders_are_checked_after_resolving_links_and_dots(tmp_path: Path) -> None:
+    inside, outside = tmp_path / "inside", tmp_path / "outside"
+    inside.mkdir()
+    outside.mkdir()
+    (outside / "secret.txt").write_text("SECRET")
+    (inside / "doc.txt").write_text("fine")
+    (inside / "escape").symlink_to(outside, target_is_directory=True)
+    finder = TextFinder(base=inside, roots=[inside])
+    assert finder.find("a", str(inside / "doc.txt")).text == "fine"
+    assert finder.find("a", "doc.txt").text == "fine"  # relative to base
+    for name in ("escape/secret.txt", "../outside/secret.txt", str(outside / "secret.txt"), "/etc/hostname"):
+        found = finder.find("a", name)
+        assert found == ReviewText(None, note=OUTSIDE_ROOTS), name
+    assert finder.find("a", "nothing.txt") == ReviewText(None, note="source not found: nothing.txt")
 
 
 def test_a_real_run_reviewed(server: TestServer, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,53 @@ def test_the_item_scanner_is_a_real_lexer() -> None:
     found = [item for i in range(0, len(text), 3) for item in scanner.feed(text[i : i + 3])]
     assert [json.loads(f) for f in found] == json.loads(text)["value"]
     assert scanner.finished
+
+
+# --- endless streams: the deadline and the size limit hold ---------------------------------------------
+
+ENDLESS_ITEM = json.dumps({"sku": "SKU-1", "note": "again", "qty": 1}) + ", "
+
+
+def endless(**fields: Any) -> Reply:
+    """A stream that opens a list and repeats one record for ever (`Reply.repeat`)."""
+    return Reply(content='{"value": [', repeat=ENDLESS_ITEM, **fields)
+
+
+def test_an_endless_stream_stops_at_the_deadline_and_hands_out_nothing_read_before_it(
+    server: TestServer, tmp_path: Path
+) -> None:
+    """The records were read faster than this consumer takes them: once the extraction had failed at the
+    deadline (two attempts of `timeout`), the thousands queued were handed out for seconds more (168,260
+    records over 25.6 s with timeout=5, 260 MB) before the error came. Now the error comes next."""
+    from extractor import APITimeoutError, Event, ExtractionFailed
+
+    server.handler = lambda request: endless()
+    taken: list[int] = []
+    at_failure: list[int] = []
+
+    async def note(event: Event) -> None:
+        if isinstance(event, ExtractionFailed):
+            at_failure.append(len(taken))
+
+    ex = make(server, tmp_path, timeout=1.0, hooks=[note])
+    with pytest.raises(APITimeoutError, match="within 1 s"):
+        for _ in ex.stream_items(Line, "text"):
+            taken.append(1)
+            time.sleep(0.001)  # a consumer slower than the loopback stream
+    assert len(server.chat_requests) == 2  # the attempt and its one retry after a timeout
+    assert at_failure and len(taken) - at_failure[0] <= 20
+
+
+def test_an_endless_stream_within_the_deadline_stops_at_the_size_limit(server: TestServer, tmp_path: Path) -> None:
+    from extractor.errors import ResponseTooLargeError
+
+    server.handler = lambda request: endless()
+    limit = 256 * 1024
+    ex = make(server, tmp_path, timeout=60.0, max_response_bytes=limit)
+    taken = 0
+    with pytest.raises(ResponseTooLargeError, match="larger than 256 KiB"):
+        for _ in ex.stream_items(Line, "text"):
+            taken += 1
+    assert len(server.chat_requests) == 1  # not retried
+    piece = len(json.dumps({"choices": [{"delta": {"content": ENDLESS_ITEM}}]}))  # less than one event's bytes
+    assert 0 < taken <= limit // piece

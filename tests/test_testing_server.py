@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import selectors
 import signal
@@ -772,3 +773,44 @@ def test_the_pytest_plugin_provides_a_started_server_stopped_after(pytester: pyt
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_repeat_makes_an_endless_stream_until_the_client_goes_away(server: TestServer, client: httpx.Client) -> None:
+    server.queue(Reply(content='{"value": [', repeat='{"n": 1}, ', chunk_size=4, chunk_delay=0.001))
+    pieces: list[str] = []
+    with client.stream("POST", "/chat/completions", json=json_schema_body(stream=True)) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                pieces.append(data(line)["choices"][0]["delta"]["content"])
+            if len(pieces) >= 200:
+                break
+    assert pieces[:3] == ['{"va', 'lue"', ": ["]
+    assert set(pieces[3:]) == {'{"n": 1}, '}  # no finish, no usage, no [DONE]: it goes on
+    assert chat(client, json_schema_body()).status_code == 200  # the server is still serving
+
+
+def test_repeat_must_be_a_text() -> None:
+    with pytest.raises(ValueError, match="repeat"):
+        Reply(repeat="")
+
+
+def test_a_client_that_goes_away_mid_request_is_not_logged_as_an_error(
+    server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The body cut short, then the connection reset: aiohttp logged a ConnectionResetError traceback."""
+    import socket
+    import struct
+
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps(json_schema_body()).encode()
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (len(body) + 1000)
+    )
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head + body)
+        time.sleep(0.2)  # the server is waiting for the rest of the body
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    with httpx.Client(base_url=server.base_url) as after:
+        assert chat(after, json_schema_body()).status_code == 200  # served after it, so the reset was handled
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -260,7 +260,7 @@ class BatchRunner(Generic[T]):
         call_id = self._call_ids.pop(seq, None)
         if hooks:
             event = InputFinished(call_id=call_id or new_call_id(), input_id=result.id, result=result)
-            await call_hooks(hooks, event)
+            await call_hooks(hooks, event, self.extractor.hook_timeout)
 
     async def _requests(self, source: Any) -> list[RequestEstimate]:
         """The requests `source` is planned to send (one per part of a long document, each split of a long

@@ -27,9 +27,10 @@ errors file is then rewritten (a temporary file in the same directory, fsynced, 
 so after `close()` no id is in both files and none has two error lines. A run killed before closing
 may leave such an id behind; the next `open()` finishes the job before anything else.
 
-One process at a time: `open()` takes an exclusive `flock` on OUT (released by the kernel when the
-process dies) and raises `ConfigurationError` when another sink holds it. The errors file must belong
-to one output only.
+One process at a time: `open()` takes an exclusive `flock` on OUT and one on the errors file (released
+by the kernel when the process dies), and raises `ConfigurationError` when another sink holds either:
+two runs with different outputs cannot share an errors file. The errors file's lock survives its
+rewrites (the new file is locked before it replaces the old one).
 
 Only its own files: before it touches anything (no repair, no append, no file created), `open()`
 checks that each of the two files, if it exists, was written by a sink, and raises
@@ -260,6 +261,18 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _lock(fd: int, path: Path) -> None:
+    """Take the exclusive `flock` of the open file `fd` (`path`); `ConfigurationError` when another holds it."""
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ConfigurationError(f"{path} is being written by another run (it holds the file's lock)") from None
+    except OSError as exc:  # a file system without locks (some network mounts): go on without
+        log.debug("cannot lock %s (%s); going on without the lock", path, exc)
+
+
 @dataclass
 class _Appender:
     """One output file opened for appending: its descriptor, size as written, and whether it needs a sync."""
@@ -320,6 +333,7 @@ class JsonlSink:
         self._superseded: set[str] = set()  # such ids since written to OUT: their error line goes
         self._refailed = 0  # such ids written to the errors file again: their old line goes
         self._timer: threading.Timer | None = None
+        self._errors_lock: int | None = None  # a descriptor of the errors file holding its lock
         self._sync_error: OSError | None = None
         self._broken: str | None = None
 
@@ -377,15 +391,18 @@ class JsonlSink:
             self.errors_path.parent.mkdir(parents=True, exist_ok=True)
             out, created = _open_append(self.out_path)
             try:
-                self._lock_file(out)
+                _lock(out.fd, self.out_path)
                 if created:
                     _fsync_dir(self.out_path.parent)
+                had_errors = os.path.lexists(self.errors_path)
+                self._errors_lock = self._lock_errors()  # creates the errors file
+                if not had_errors:
+                    _fsync_dir(self.errors_path.parent)
                 self._load()
                 out.size = os.fstat(out.fd).st_size  # after any repair
-                err, created = _open_append(self.errors_path)
-                if created:
-                    _fsync_dir(self.errors_path.parent)
+                err, _ = _open_append(self.errors_path)
             except BaseException:
+                self._unlock_errors()
                 os.close(out.fd)
                 raise
             self._out, self._err = out, err
@@ -416,6 +433,7 @@ class JsonlSink:
             finally:
                 if err is not None:
                     os.close(err.fd)
+                self._unlock_errors()
                 os.close(out.fd)  # releases the lock, last
             error, self._sync_error = self._sync_error, None
             if error is not None:
@@ -559,17 +577,25 @@ class JsonlSink:
                     f"refusing to write to it; choose another {option}"
                 )
 
-    def _lock_file(self, out: _Appender) -> None:
-        if sys.platform == "win32":  # pragma: no cover
-            return
-        try:
-            fcntl.flock(out.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigurationError(
-                f"{self.out_path} is being written by another run (it holds the file's lock)"
-            ) from None
-        except OSError as exc:  # a file system without locks (some network mounts): go on without
-            log.debug("cannot lock %s (%s); going on without the lock", self.out_path, exc)
+    def _lock_errors(self) -> int:
+        """A descriptor of the errors file (created if missing) holding its lock, taken on the file the
+        path names now (not on one a rewrite has just replaced)."""
+        while True:
+            fd = os.open(self.errors_path, os.O_RDONLY | os.O_CREAT | _O_BINARY, 0o666)
+            try:
+                _lock(fd, self.errors_path)
+                held, now = os.fstat(fd), os.stat(self.errors_path)
+            except BaseException:
+                os.close(fd)
+                raise
+            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+            os.close(fd)  # replaced by its owner's rewrite meanwhile: lock the file there now
+
+    def _unlock_errors(self) -> None:
+        if self._errors_lock is not None:
+            os.close(self._errors_lock)
+            self._errors_lock = None
 
     def _load(self) -> None:
         """Scan both files into `_done`; finish an interrupted retry (ids in both files, doubled error lines)."""
@@ -629,9 +655,22 @@ class JsonlSink:
                         writer.write(line)
                 writer.flush()
                 os.fsync(writer.fileno())
-            os.replace(temporary, path)
+            lock = os.open(temporary, os.O_RDONLY | _O_BINARY)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+        try:
+            _lock(lock, path)  # the new file is locked before it is in place: no moment without the lock
+            os.replace(temporary, path)
+        except BaseException:
+            os.close(lock)
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+        if self._errors_lock is not None:
+            os.close(self._errors_lock)
+            self._errors_lock = lock
+        else:
+            os.close(lock)
         _fsync_dir(path.parent)

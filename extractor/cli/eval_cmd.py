@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import ExtractorError
-from ..evaluate import Counts, EvalOptions, EvalReport, Evaluator, read_records
+from ..evaluate import Counts, EvalOptions, EvalReport, Evaluator, plain_json, read_records
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import printable
 from .schemas import resolve_schema
@@ -52,7 +52,7 @@ def _ids(ids: list[str]) -> str:
 
 
 def _value(value: Any) -> str:
-    text = printable(json.dumps(value, ensure_ascii=False))
+    text = printable(json.dumps(plain_json(value), ensure_ascii=False))
     return text if len(text) <= _SHOWN_VALUE else text[: _SHOWN_VALUE - 3] + "..."
 
 
@@ -76,6 +76,12 @@ def format_report(report: EvalReport, *, details: bool = False) -> str:
         f"{len(report.extra_ids)} extra in OUT{_ids(report.extra_ids)}"
     )
     lines.append(f"records with every field right: {exact}")
+    for path, count in report.approximations.items():
+        lists = "1 list" if count == 1 else f"{count:,} lists"
+        lines.append(
+            f"note: {lists} at {printable(path)} paired approximately (too long for an optimal assignment "
+            "after pairing by identity): its counts may be slightly low"
+        )
     if details and report.disagreements:
         lines.append("")
         lines.append("disagreements:")

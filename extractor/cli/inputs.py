@@ -181,6 +181,9 @@ def _jsonl(lines: Iterable[bytes], name: str) -> Iterator[BatchItem]:
         except ValueError as exc:
             yield _failed(fallback, InputError(f"{where}: not JSON ({exc})"), where)
             continue
+        except RecursionError:
+            yield _failed(fallback, InputError(f"{where}: not JSON this reader accepts (nested too deeply)"), where)
+            continue
         if not isinstance(record, dict):
             yield _failed(fallback, InputError(f"{where}: not a JSON object"), where)
             continue

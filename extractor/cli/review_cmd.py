@@ -50,6 +50,14 @@ def _default_output(out: Path) -> Path:
     metavar="FILE.jsonl",
     help='JSONL inputs ({"id", "text"} lines) to look texts up by id (repeatable); needed for stdin inputs.',
 )
+@click.option(
+    "--source-root",
+    "source_roots",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="FOLDER",
+    help="Also show sources under FOLDER (repeatable); by default only those under the current folder and OUT's.",
+)
 @click.option("--password", default=None, help="Password of encrypted PDF sources.")
 @click.option(
     "--max-chars",
@@ -65,6 +73,7 @@ def review_command(
     output: Path | None,
     errors_path: Path | None,
     inputs: tuple[Path, ...],
+    source_roots: tuple[Path, ...],
     password: str | None,
     max_chars: int,
 ) -> None:
@@ -73,7 +82,8 @@ def review_command(
     Every extracted value is highlighted where it occurs in the source (looked up now, in the files
     the records name); values not found are flagged, repairs and conflicts marked, and the failed
     inputs of the errors file listed with their error. Open the page with #failed or #unsupported
-    to see only those records.
+    to see only those records. Sources are read only under the current folder, OUT's folder and each
+    --source-root (symlinks and .. resolved first); others are "not shown".
     """
     output = output or _default_output(out)
     if errors_path is None:
@@ -91,7 +101,13 @@ def review_command(
         ctx.exit(EXIT_USAGE)
     try:
         summary = write_review(
-            out, output, errors=errors_path, inputs=list(inputs), password=password, max_chars=max_chars
+            out,
+            output,
+            errors=errors_path,
+            inputs=list(inputs),
+            password=password,
+            max_chars=max_chars,
+            source_roots=list(source_roots),
         )
     except ExtractorError as exc:
         click.echo(f"error: {printable(str(exc))}", err=True)

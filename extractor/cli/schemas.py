@@ -61,6 +61,8 @@ def _read_file(path: Path, spec: str) -> Any:
         raise ConfigurationError(
             f"schema file {spec}: not readable JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise ConfigurationError(f"schema file {spec}: not JSON this reader accepts (nested too deeply)") from None
     if not isinstance(value, dict | bool):
         raise ConfigurationError(f"schema file {spec}: a JSON Schema is an object, this file holds {_json_kind(value)}")
     return value

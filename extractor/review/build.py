@@ -57,11 +57,15 @@ def write_review(
     inputs: list[Path] | None = None,
     password: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    source_roots: list[Path] | None = None,
 ) -> ReviewSummary:
-    """Read OUT (and the errors file, when given) and write the page to `output`. A file that cannot be
-    read raises `ConfigurationError`; one that cannot be written, `OSError`."""
+    """Read OUT (and the errors file, when given) and write the page to `output`. Sources are shown only
+    from the current folder, OUT's, and `source_roots`. A file that cannot be read raises
+    `ConfigurationError`; one that cannot be written, `OSError`."""
     loaded = load_output(out, errors)
-    finder = TextFinder(inputs=inputs, base=out.resolve().parent, password=password)
+    base = out.resolve().parent
+    roots = [Path.cwd(), base, *(source_roots or [])]
+    finder = TextFinder(inputs=inputs, base=base, password=password, roots=roots)
     total = failed = unsupported = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as body:
         for record in iter_records(loaded, finder, max_chars=max_chars):

@@ -44,6 +44,9 @@ def read_lines(path: Path, problems: list[str]) -> list[dict[str, Any]]:
             except ValueError as exc:
                 problems.append(f"{where}: not JSON ({exc})")
                 continue
+            except RecursionError:
+                problems.append(f"{where}: not JSON this reader accepts (nested too deeply)")
+                continue
             if not isinstance(record, dict) or not isinstance(record.get("id"), str | int | float):
                 problems.append(f'{where}: not a record (a JSON object with an "id")')
                 continue

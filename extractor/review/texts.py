@@ -5,6 +5,11 @@ A record's `source` is what `extractor run` named the input: a file path (read w
 of a JSONL input, `FILE.jsonl:N` (line N is read again when FILE is still there and the line still has
 the record's id). `--inputs FILE.jsonl` files (`{"id", "text"}` lines) are looked up by id first. A
 text that cannot be found or read says why (`SourceText.note`); nothing here raises.
+
+OUT files travel between people, and the page is meant to be passed on: a source is read only when it
+lies under one of the allowed folders (`roots`: by default the current folder and OUT's), with
+symlinks and `..` resolved first. Any other is "not shown: outside the allowed folders" and never
+opened, so that not a byte of it (nor whether it exists) reaches the page.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from typing import Any, Final
 from ..errors import ExtractorError
 from ..sources import Document
 
-__all__ = ["ReviewText", "TextFinder"]
+__all__ = ["OUTSIDE_ROOTS", "ReviewText", "TextFinder"]
+
+#: what the page says of a source outside the allowed folders
+OUTSIDE_ROOTS: Final = "not shown: outside the allowed folders (--source-root to allow)"
 
 _JSONL_LINE: Final = re.compile(r"(?P<file>.+\.jsonl):(?P<line>[1-9]\d*)", re.IGNORECASE | re.DOTALL)
 
@@ -64,7 +72,7 @@ class _JsonlFile:
             raw = handle.readline()
         try:
             record = json.loads(raw.decode("utf-8"))
-        except ValueError:  # UnicodeDecodeError is one
+        except (ValueError, RecursionError):  # UnicodeDecodeError is one; RecursionError: nested too deeply
             return None
         return record if isinstance(record, dict) else None
 
@@ -73,11 +81,22 @@ class TextFinder:
     """Finds records' source texts: `inputs` (JSONL files of `{"id", "text"}`) by id, then the `source`.
 
     `base` is a second folder relative paths are tried in (OUT's); `password` opens encrypted PDFs.
+    Sources are read only under `roots` (default: the current folder and `base`), once resolved.
     """
 
-    def __init__(self, *, inputs: list[Path] | None = None, base: Path | None = None, password: str | None = None):
+    def __init__(
+        self,
+        *,
+        inputs: list[Path] | None = None,
+        base: Path | None = None,
+        password: str | None = None,
+        roots: list[Path] | None = None,
+    ):
         self.base = base
         self.password = password
+        chosen = roots if roots is not None else [Path.cwd(), *([base] if base is not None else [])]
+        #: the folders sources may be read from, resolved (symlinks and `..`)
+        self.roots = [Path(os.path.realpath(root)) for root in chosen]
         self.by_id: dict[str, tuple[str, str]] = {}  # id -> (text, where)
         self.jsonl: dict[str, _JsonlFile | None] = {}
         for path in inputs or []:
@@ -103,12 +122,23 @@ class TextFinder:
                 self.jsonl[key] = None
         return self.jsonl[key]
 
-    def _where(self, name: str) -> Path | None:
-        """The file `name` stands for: as given, else (relative) in `base`."""
+    def allowed(self, path: Path) -> bool:
+        """Whether `path`, resolved (symlinks, `..`), lies under one of the allowed folders."""
+        real = Path(os.path.realpath(path))
+        return any(real == root or real.is_relative_to(root) for root in self.roots)
+
+    def _where(self, name: str) -> tuple[Path | None, bool]:
+        """The file `name` stands for (as given, else, relative, in `base`) if one is found under the
+        allowed folders; and whether it is to be refused instead: one outside them exists, or there is
+        no place within them to look (whether such a file exists is not told)."""
         candidates = [Path(name)]
         if self.base is not None and not os.path.isabs(name):
             candidates.append(self.base / name)
-        return next((p for p in candidates if p.exists()), None)
+        inside = [c for c in candidates if self.allowed(c)]
+        found = next((c for c in inside if c.exists()), None)
+        if found is not None:
+            return found, False
+        return None, not inside or any(c.exists() for c in candidates if c not in inside)
 
     def find(self, ident: str, source: str) -> ReviewText:
         """The text of the record `ident` read from `source`."""
@@ -116,17 +146,21 @@ class TextFinder:
             text, where = self.by_id[ident]
             return ReviewText(text, origin=where)
         match = _JSONL_LINE.fullmatch(source)
-        if match is not None and self._where(source) is None:
+        path, outside = self._where(source)
+        if match is not None and path is None:
             return self._from_line(ident, match["file"], int(match["line"]))
         if source == "-" or source.startswith("-:") or source.startswith("-#"):
             return ReviewText(None, note="read from standard input: not available (give it with --inputs FILE.jsonl)")
-        path = self._where(source)
+        if outside:
+            return ReviewText(None, note=OUTSIDE_ROOTS)
         if path is None:
             return ReviewText(None, note=f"source not found: {source}")
         return self._from_file(path)
 
     def _from_line(self, ident: str, name: str, number: int) -> ReviewText:
-        path = self._where(name)
+        path, outside = self._where(name)
+        if outside:
+            return ReviewText(None, note=OUTSIDE_ROOTS)
         file = self._jsonl(path) if path is not None else None
         if file is None:
             return ReviewText(None, note=f"the text was line {number} of {name}, not found (give it with --inputs)")

@@ -29,6 +29,7 @@ from .evidence import (
 )
 from .files import DEFAULT_MAX_FILE_BYTES, read_file, read_head
 from .image import DEFAULT_MAX_SIDE, Detail, Image
+from .limits import DEFAULT_LIMITS, LoadLimits
 from .merge import Merged, merge_results
 from .page import Page
 from .parts import Source, to_parts
@@ -36,6 +37,7 @@ from .pdf import PDF_ENGINES, ImageMode, PdfEngine, file_parser_plugin, pdf_file
 from .text import html_to_text
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_SIDE",
     "DEFAULT_OVERLAP",
@@ -51,6 +53,7 @@ __all__ = [
     "EvidenceMethod",
     "Image",
     "ImageMode",
+    "LoadLimits",
     "Merged",
     "Page",
     "PageOffsets",

@@ -13,6 +13,7 @@ from ._pages import PageSelection, PageStarts, select_pages
 from ._sniff import find_pdf_header, image_format, known_binary, looks_like_html
 from .files import DEFAULT_MAX_FILE_BYTES, read_file
 from .image import DEFAULT_MAX_SIDE, Image
+from .limits import DEFAULT_LIMITS, LoadLimits
 from .page import Page
 from .pdf import ImageMode, pdf_file_part, read_pdf, rewrite_pdf
 from .text import read_html, read_text
@@ -79,17 +80,22 @@ class Document:
         max_image_side: int | None = DEFAULT_MAX_SIDE,
         max_image_pixels: int | None = None,
         max_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
+        limits: LoadLimits = DEFAULT_LIMITS,
     ) -> Document:
         """The document in the file at `path`; its kind comes from the bytes (and, for text, the extension).
 
         `password` opens an encrypted PDF; `pages` selects pages (`3`, `range(1, 4)`, `"1-3,5"`);
         `images` says when a PDF page's images are taken (`"auto"`: pages without text); images are
         scaled down to `max_image_side` / `max_image_pixels`. Only regular files of at most
-        `max_bytes` are read (a FIFO, a device or a larger file is a `DocumentError`).
+        `max_bytes` are read (a FIFO, a device or a larger file is a `DocumentError`). Reading a file
+        that takes more work than `limits` allow (time, decoded bytes, characters, pixels) stops with
+        a `DocumentError` naming the limit.
         """
         source = os.fspath(path)
         data = read_file(source, max_bytes=max_bytes)
-        return cls._read(data, Path(path).name, source, password, pages, images, max_image_side, max_image_pixels)
+        return cls._read(
+            data, Path(path).name, source, password, pages, images, max_image_side, max_image_pixels, limits
+        )
 
     @classmethod
     def from_bytes(
@@ -102,9 +108,11 @@ class Document:
         images: ImageMode = "auto",
         max_image_side: int | None = DEFAULT_MAX_SIDE,
         max_image_pixels: int | None = None,
+        limits: LoadLimits = DEFAULT_LIMITS,
     ) -> Document:
-        """The document in `data`, named `name` (a file name: its extension tells text from HTML)."""
-        return cls._read(bytes(data), name, name, password, pages, images, max_image_side, max_image_pixels)
+        """The document in `data`, named `name` (a file name: its extension tells text from HTML); `limits`
+        as for `from_path`."""
+        return cls._read(bytes(data), name, name, password, pages, images, max_image_side, max_image_pixels, limits)
 
     @classmethod
     def from_text(cls, text: str, *, name: str = "text") -> Document:
@@ -122,6 +130,7 @@ class Document:
         images: ImageMode,
         max_image_side: int | None,
         max_image_pixels: int | None,
+        limits: LoadLimits,
     ) -> Document:
         if not data:
             raise DocumentError("empty file", source=source)
@@ -136,6 +145,7 @@ class Document:
                 images=images,
                 max_image_side=max_image_side,
                 max_image_pixels=max_image_pixels,
+                limits=limits,
             )
             return cls(
                 name=name,
@@ -147,7 +157,9 @@ class Document:
                 password=password,
             )
         if is_image or suffix in _IMAGE_SUFFIXES:
-            image = Image.from_bytes(data, name=source, max_side=max_image_side, max_pixels=max_image_pixels)
+            image = Image.from_bytes(
+                data, name=source, max_side=max_image_side, max_pixels=max_image_pixels, max_decoded=limits.page_pixels
+            )
             select_pages(pages, 1, source=source)
             image = replace(image, name=name)
             metadata = {"format": image.format, "width": image.width, "height": image.height}

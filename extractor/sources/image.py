@@ -22,6 +22,7 @@ import PIL.Image
 from ..errors import ConfigurationError, DocumentError, UnsupportedSourceError
 from ._sniff import IMAGE_MIME_TYPES, describe, image_format
 from .files import read_file
+from .limits import DEFAULT_LIMITS
 
 __all__ = ["DEFAULT_MAX_SIDE", "Detail", "Image"]
 
@@ -94,21 +95,36 @@ def _encode(img: PIL.Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _decode(data: bytes, fmt: str, source: str) -> tuple[int, int]:
-    """The size of the image in `data`, after checking that it decodes completely."""
+def _decode(data: bytes, fmt: str, source: str, max_decoded: int | None = None) -> tuple[int, int]:
+    """The size of the image in `data`, after checking that it decodes completely (not tried when it has
+    more than `max_decoded` pixels: a `DocumentError` naming the limit)."""
     what = fmt.upper()
     try:
         with PIL.Image.open(BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
+            width, height = img.size
+            frames = getattr(img, "n_frames", 1) if fmt in ("gif", "webp") else 1
+            if max_decoded is not None and width * height * frames > max_decoded:
+                raise _TooLarge(f"{width} x {height} pixels" + (f" x {frames} frames" if frames > 1 else ""))
             img.verify()
         with PIL.Image.open(BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
             img.load()
             width, height = img.size
             return int(width), int(height)
+    except _TooLarge as exc:
+        raise DocumentError(
+            f"too much to read safely: the {what} image is {exc}, more than {max_decoded:,} pixels "
+            "(LoadLimits.page_pixels; a crafted or damaged file?)",
+            source=source,
+        ) from None
     except PIL.Image.DecompressionBombError as exc:
         raise DocumentError(f"{what} image too large to decode safely: {exc}", source=source) from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, struct.error ... on bad data
         reason = str(exc) or type(exc).__name__
         raise DocumentError(f"corrupt or truncated {what} image: {reason}", source=source) from None
+
+
+class _TooLarge(Exception):
+    """An image with more pixels than allowed (its size in words)."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +152,20 @@ class Image:
         detail: Detail | None = None,
         max_side: int | None = None,
         max_pixels: int | None = None,
+        max_decoded: int | None = DEFAULT_LIMITS.page_pixels,
     ) -> Image:
-        """The image in the file at `path` (format from its bytes), scaled down to the limits when given."""
+        """The image in the file at `path` (format from its bytes), scaled down to the limits when given;
+        `max_decoded` as for `from_bytes`."""
         source = os.fspath(path)
         data = read_file(source)
         return cls._checked(
-            data, name=Path(path).name, source=source, detail=detail, max_side=max_side, max_pixels=max_pixels
+            data,
+            name=Path(path).name,
+            source=source,
+            detail=detail,
+            max_side=max_side,
+            max_pixels=max_pixels,
+            max_decoded=max_decoded,
         )
 
     @classmethod
@@ -153,10 +177,18 @@ class Image:
         detail: Detail | None = None,
         max_side: int | None = None,
         max_pixels: int | None = None,
+        max_decoded: int | None = DEFAULT_LIMITS.page_pixels,
     ) -> Image:
-        """The image in `data` (format from the bytes), scaled down to the limits when given."""
+        """The image in `data` (format from the bytes), scaled down to the limits when given; one of more
+        than `max_decoded` pixels (all frames) is not decoded: a `DocumentError`."""
         return cls._checked(
-            bytes(data), name=name, source=name or "image", detail=detail, max_side=max_side, max_pixels=max_pixels
+            bytes(data),
+            name=name,
+            source=name or "image",
+            detail=detail,
+            max_side=max_side,
+            max_pixels=max_pixels,
+            max_decoded=max_decoded,
         )
 
     @classmethod
@@ -213,6 +245,7 @@ class Image:
         detail: Detail | None,
         max_side: int | None,
         max_pixels: int | None,
+        max_decoded: int | None = DEFAULT_LIMITS.page_pixels,
     ) -> Image:
         detail = _check_detail(detail)
         if not data:
@@ -222,7 +255,7 @@ class Image:
             raise UnsupportedSourceError(
                 f"not a PNG, JPEG, WebP or GIF image: the bytes look like {describe(data)}", source=source
             )
-        width, height = _decode(data, fmt, source)
+        width, height = _decode(data, fmt, source, max_decoded)
         image = cls(data=data, mime_type=IMAGE_MIME_TYPES[fmt], name=name, detail=detail, width=width, height=height)
         return image.downscaled(max_side=max_side, max_pixels=max_pixels)
 

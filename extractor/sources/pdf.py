@@ -4,7 +4,10 @@ Reading is lenient (`strict=False`), so that the many slightly broken PDFs in th
 what pypdf repaired on the way is kept as warnings. Files that cannot be read raise a
 `DocumentError` saying what is wrong (not a PDF, truncated, damaged), encrypted files without
 the right password an `EncryptedDocumentError`. pypdf's own limits on stream sizes, array
-lengths and xref recovery keep malformed files from exhausting memory or looping.
+lengths and xref recovery keep malformed files from exhausting memory or looping; `LoadLimits`
+bounds the time, decoded content, text and pixels of each page and of the document (checked as
+pages are read, images counted before they are decoded), and what pypdf decoded for a page is let
+go once the page is read, so that memory does not grow with the document.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..errors import ConfigurationError, DocumentError, EncryptedDocumentError, 
 from ._pages import PageSelection, select_pages
 from ._sniff import IMAGE_MIME_TYPES, describe, find_pdf_header, image_format
 from .image import DEFAULT_MAX_SIDE, Image
+from .limits import DEFAULT_LIMITS, LoadLimits, Spending
 from .page import Page
 
 if TYPE_CHECKING:
@@ -144,12 +148,84 @@ def _missing_crypto(exc: BaseException, source: str) -> DocumentError:
     )
 
 
-def _text_of(page: PageObject) -> str:
-    """The page's text, newlines as `\\n`, without surrounding whitespace or NUL characters."""
-    text = page.extract_text() or ""
+#: the operators that show text, whose string operands are counted while a page's text is extracted
+_SHOWS_TEXT: Final = frozenset({b"Tj", b"TJ", b"'", b'"'})
+
+
+def _shown(operands: Any) -> int:
+    """About how many characters the operands of a text-showing operator show."""
+    count = 0
+    for operand in operands if isinstance(operands, list) else ():
+        if isinstance(operand, str | bytes):
+            count += len(operand)
+        elif isinstance(operand, list):
+            count += _shown(operand)
+    return count
+
+
+def _text_of(page: PageObject, spending: Spending) -> str:
+    """The page's text, newlines as `\\n`, without surrounding whitespace or NUL characters; the limits
+    of `spending` checked at every operator (time, and the characters shown so far)."""
+    shown = 0
+
+    def watch(operator: bytes, operands: Any, cm: Any, tm: Any) -> None:
+        nonlocal shown
+        if operator in _SHOWS_TEXT:
+            shown += _shown(operands)
+            spending.check("characters", shown)
+        spending.check_time()
+
+    text = page.extract_text(visitor_operand_before=watch) or ""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\x00", "").strip()
+
+
+def _streams(value: Any) -> list[Any]:
+    """The stream objects of a page's `/Contents` (one, or an array of them)."""
+    value = value.get_object() if value is not None else None
+    items = list(value) if isinstance(value, list) else [value]
+    streams = []
+    for item in items:
+        stream = item.get_object() if item is not None else None
+        if hasattr(stream, "get_data"):
+            streams.append(stream)
+    return streams
+
+
+def _content_bytes(page: PageObject) -> int:
+    """How many bytes the page's content streams decode to (pypdf keeps them decoded: read once)."""
+    return sum(len(stream.get_data()) for stream in _streams(page.get("/Contents")))
+
+
+def _let_go(stream: Any) -> None:
+    """Drop what pypdf keeps decoded of `stream` (it decodes again if asked)."""
+    if getattr(stream, "decoded_self", None) is not None:
+        stream.decoded_self = None
+
+
+def _xobject(page: PageObject, image_id: Any) -> Any:
+    """The image XObject `image_id` of `page` names (a name, or the path of names through forms), or
+    None (an inline image, or one that cannot be found)."""
+    names = image_id if isinstance(image_id, list | tuple) else [image_id]
+    found: Any = page
+    for name in names:
+        if not isinstance(name, str) or name.startswith("~"):
+            return None
+        try:
+            found = found["/Resources"].get_object()["/XObject"].get_object()[name].get_object()
+        except (KeyError, TypeError, AttributeError):
+            return None
+    return found
+
+
+def _pixels(xobject: Any) -> int:
+    """Width times height an image XObject declares (0 when it does not say)."""
+    try:
+        width, height = int(xobject.get("/Width", 0)), int(xobject.get("/Height", 0))
+    except (TypeError, ValueError):
+        return 0
+    return max(width, 0) * max(height, 0)
 
 
 def _to_image(file: Any, name: str, max_side: int | None, max_pixels: int | None) -> Image:
@@ -172,24 +248,37 @@ def _page_images(
     max_pixels: int | None,
     limit: int,
     warnings: list[str],
+    spending: Spending,
 ) -> list[Image]:
-    """The images drawn on `page`, converted; the ones that cannot be decoded become warnings."""
+    """The images drawn on `page`, converted; the ones that cannot be decoded become warnings. Each
+    image's pixels are counted against the limits before it is decoded (an inline image, already
+    decoded with the content, after), and what pypdf decoded is let go once it is converted."""
     try:
         files = page.images
-        count = len(files)
+        ids = files.keys()
     except Exception as exc:
         warnings.append(f"page {number}: its images could not be listed ({_reason(exc)})")
         return []
     images: list[Image] = []
-    for i in range(count):
+    for i, image_id in enumerate(ids):
         if len(images) >= limit:
-            warnings.append(f"page {number}: only the first {limit} of {count} images were kept")
+            warnings.append(f"page {number}: only the first {limit} of {len(ids)} images were kept")
             break
+        spending.check_time()
+        xobject = _xobject(page, image_id)
+        if xobject is not None:
+            spending.add("pixels", _pixels(xobject))
         try:
             file = files[i]
+            if xobject is None and file.image is not None:  # inline: decoded with the content already
+                spending.add("pixels", file.image.width * file.image.height)
             images.append(_to_image(file, f"page {number}: {file.name}", max_side, max_pixels))
+        except DocumentError:
+            raise
         except Exception as exc:
             warnings.append(f"page {number}: image {i + 1} could not be decoded ({_reason(exc)})")
+        finally:
+            _let_go(xobject)
     return images
 
 
@@ -242,11 +331,12 @@ def read_pdf(
     max_image_side: int | None = DEFAULT_MAX_SIDE,
     max_image_pixels: int | None = None,
     max_images_per_page: int = 20,
+    limits: LoadLimits = DEFAULT_LIMITS,
 ) -> PdfContent:
     """The text (and, per `images`, the images) of the selected pages of the PDF in `data`.
 
     Pages are numbered from 1. A page with neither text nor images is kept, marked empty, and
-    named in the warnings.
+    named in the warnings. Reading more than `limits` allow raises `DocumentError` naming the limit.
     """
     if images not in get_args(ImageMode):
         raise ConfigurationError(f"images={images!r}: use 'auto', 'always' or 'never'")
@@ -264,30 +354,23 @@ def read_pdf(
         if page_count == 0:
             raise DocumentError("damaged: the PDF has no pages", source=source)
         numbers = select_pages(pages, page_count, source=source)
+        spending = Spending(limits, source)
         out: list[Page] = []
         for number in numbers:
             try:
                 page = reader.pages[number - 1]
             except Exception as exc:
                 raise _unreadable(data, exc, source) from None
+            spending.start_page(number)
             try:
-                text = _text_of(page)
-            except Exception as exc:
-                warnings.append(f"page {number}: its text could not be extracted ({_reason(exc)})")
-                text = ""
-            page_images: list[Image] = []
-            if images == "always" or (images == "auto" and not text):
-                page_images = _page_images(
-                    page,
-                    number,
-                    max_side=max_image_side,
-                    max_pixels=max_image_pixels,
-                    limit=max_images_per_page,
-                    warnings=warnings,
+                out.append(
+                    _read_page(
+                        page, number, images, spending, warnings, max_image_side, max_image_pixels, max_images_per_page
+                    )
                 )
-            if not text and not page_images:
-                warnings.append(f"page {number}: no text and no images (blank, or nothing readable)")
-            out.append(Page(number=number, text=text, images=page_images))
+            finally:
+                for stream in _streams(page.get("/Contents")):
+                    _let_go(stream)
         metadata = _metadata(reader, page_count, encrypted)
     if b"%%EOF" not in data:
         warnings.append("no %%EOF end marker: the file may be truncated")
@@ -296,6 +379,42 @@ def read_pdf(
     if len(repaired) > _MAX_LOG_WARNINGS:
         warnings.append(f"pypdf: ... and {len(repaired) - _MAX_LOG_WARNINGS} more messages")
     return PdfContent(pages=out, metadata=metadata, warnings=warnings)
+
+
+def _read_page(
+    page: PageObject,
+    number: int,
+    images: ImageMode,
+    spending: Spending,
+    warnings: list[str],
+    max_image_side: int | None,
+    max_image_pixels: int | None,
+    max_images_per_page: int,
+) -> Page:
+    """One page's text and (per `images`) images, within the limits of `spending`."""
+    try:
+        spending.add("bytes", _content_bytes(page))
+        text = _text_of(page, spending)
+    except DocumentError:
+        raise
+    except Exception as exc:
+        warnings.append(f"page {number}: its text could not be extracted ({_reason(exc)})")
+        text = ""
+    spending.add("characters", len(text))
+    page_images: list[Image] = []
+    if images == "always" or (images == "auto" and not text):
+        page_images = _page_images(
+            page,
+            number,
+            max_side=max_image_side,
+            max_pixels=max_image_pixels,
+            limit=max_images_per_page,
+            warnings=warnings,
+            spending=spending,
+        )
+    if not text and not page_images:
+        warnings.append(f"page {number}: no text and no images (blank, or nothing readable)")
+    return Page(number=number, text=text, images=page_images)
 
 
 def rewrite_pdf(data: bytes, numbers: list[int], *, source: str, password: str | None = None) -> bytes:

@@ -19,6 +19,7 @@ __all__ = [
     "Answer",
     "build_answer",
     "completion_body",
+    "content_chunk",
     "default_answer",
     "error_body",
     "error_chunk",
@@ -72,8 +73,9 @@ def _usage(request: RecordedRequest, reply: Reply, spec: ModelSpec) -> dict[str,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
-    if reply.include_cost:
-        usage["cost"] = spec.cost(prompt, completion)
+    cost = spec.cost(prompt, completion) if reply.include_cost else None
+    if cost is not None:
+        usage["cost"] = cost
     return usage
 
 
@@ -160,6 +162,12 @@ def stream_chunks(answer: Answer, chunk_size: int) -> list[dict[str, Any]]:
     chunks.append(chunk({}, answer.finish_reason))
     chunks.append({**head, "choices": [], "usage": answer.usage})
     return chunks
+
+
+def content_chunk(answer: Answer, piece: str) -> dict[str, Any]:
+    """A chunk carrying one content delta `piece` (an endless stream's `Reply.repeat`)."""
+    choice = {"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": None}
+    return {**_head(answer, "chat.completion.chunk"), "choices": [choice]}
 
 
 def error_chunk(answer: Answer) -> dict[str, Any]:

@@ -29,23 +29,27 @@ DEFAULT_SUPPORTED_PARAMETERS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model as OpenRouter's catalogue describes it; prices are USD per token."""
+    """One model as OpenRouter's catalogue describes it; prices are USD per token. A price or
+    `supported_parameters` of None is left out of the entry (an endpoint that does not say)."""
 
     id: str
     context_length: int = 262144
     max_completion_tokens: int | None = None
-    prompt_price_per_token: float = 0.15e-6
-    completion_price_per_token: float = 0.60e-6
-    supported_parameters: list[str] = field(default_factory=lambda: list(DEFAULT_SUPPORTED_PARAMETERS))
+    prompt_price_per_token: float | None = 0.15e-6
+    completion_price_per_token: float | None = 0.60e-6
+    supported_parameters: list[str] | None = field(default_factory=lambda: list(DEFAULT_SUPPORTED_PARAMETERS))
     input_modalities: list[str] = field(default_factory=lambda: ["text", "image"])
     name: str | None = None
     #: what answers' `usage.cost` says against the listed prices (5.0: the provider bills five times its list)
     billed_factor: float = 1.0
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """What a call with these token counts is billed, in USD (`billed_factor` times the list price)."""
-        total = prompt_tokens * self.prompt_price_per_token + completion_tokens * self.completion_price_per_token
-        return round(total * self.billed_factor, 12)
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What a call with these token counts is billed, in USD (`billed_factor` times the list price; None
+        when a price is not given)."""
+        prompt, completion = self.prompt_price_per_token, self.completion_price_per_token
+        if prompt is None or completion is None:
+            return None
+        return round((prompt_tokens * prompt + completion_tokens * completion) * self.billed_factor, 12)
 
 
 def _price(value: float) -> str:
@@ -56,22 +60,23 @@ def _price(value: float) -> str:
 
 def model_object(spec: ModelSpec) -> dict[str, Any]:
     """The entry for `spec` in the `data` list of `GET /models`, in OpenRouter's shape."""
-    return {
+    entry: dict[str, Any] = {
         "id": spec.id,
         "name": spec.name or spec.id,
         "context_length": spec.context_length,
-        "pricing": {
-            "prompt": _price(spec.prompt_price_per_token),
-            "completion": _price(spec.completion_price_per_token),
-        },
         "top_provider": {
             "context_length": spec.context_length,
             "max_completion_tokens": spec.max_completion_tokens,
             "is_moderated": False,
         },
-        "supported_parameters": list(spec.supported_parameters),
         "architecture": {
             "input_modalities": list(spec.input_modalities),
             "output_modalities": ["text"],
         },
     }
+    prices = {"prompt": spec.prompt_price_per_token, "completion": spec.completion_price_per_token}
+    if any(price is not None for price in prices.values()):
+        entry["pricing"] = {name: _price(price) for name, price in prices.items() if price is not None}
+    if spec.supported_parameters is not None:
+        entry["supported_parameters"] = list(spec.supported_parameters)
+    return entry

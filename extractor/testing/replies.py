@@ -32,7 +32,9 @@ class Reply:
     - `id` / `model`: the generation id and model name in the answer;
     - streams: `chunk_size` characters a delta; `chunk_delay` seconds between chunks; `cut_after` n chunks,
       drop the connection without `[DONE]`; `error_after` n chunks, send an error chunk and end the stream
-      (a count beyond the stream's chunks faults just before `[DONE]`).
+      (a count beyond the stream's chunks faults just before `[DONE]`); `repeat`: an endless stream, after
+      the content's chunks the text `repeat` as one content delta after another (`chunk_delay` apart),
+      never finishing, until the client goes away (streamed requests only).
     """
 
     content: str | None = None
@@ -55,6 +57,7 @@ class Reply:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     error_after: int | None = None
+    repeat: str | None = None
 
     def __post_init__(self) -> None:
         if not 100 <= self.status <= 599:
@@ -63,6 +66,8 @@ class Reply:
             raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size}")
         if self.delay < 0 or self.chunk_delay < 0:
             raise ValueError("delay and chunk_delay must not be negative")
+        if self.repeat is not None and not self.repeat:
+            raise ValueError("repeat must be a non-empty text")
         for name in ("cut_after", "error_after"):
             value = getattr(self, name)
             if value is not None and value < 0:

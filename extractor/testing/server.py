@@ -12,13 +12,22 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from .answers import Answer, build_answer, completion_body, error_body, error_chunk, sse, stream_chunks
+from .answers import (
+    Answer,
+    build_answer,
+    completion_body,
+    content_chunk,
+    error_body,
+    error_chunk,
+    sse,
+    stream_chunks,
+)
 from .batches import BatchEdit, BatchError, BatchScript, BatchStore
 from .models import DEFAULT_MODEL, ModelSpec, model_object
 from .multipart import parse_form
@@ -259,7 +268,10 @@ class TestServer:
     # --- HTTP -----------------------------------------------------------------------------------
 
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
-        body = await request.content.read()
+        try:
+            body = await request.content.read()
+        except ConnectionError:  # the client went away mid-request: nothing to answer, nothing to log
+            return _drop(request)
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
@@ -451,6 +463,8 @@ async def _stream(request: web.BaseRequest, reply: Reply, answer: Answer) -> web
     try:
         await response.prepare(request)
         await send(b": OPENROUTER PROCESSING\n\n")
+        if reply.repeat is not None:
+            await _endless(send, chunks[:-2], sse(content_chunk(answer, reply.repeat)), reply.chunk_delay)
         for index in range(len(chunks) + 1):
             if cut_after is not None and min(cut_after, len(chunks)) == index:
                 await send(b"", flush=True)
@@ -468,3 +482,13 @@ async def _stream(request: web.BaseRequest, reply: Reply, answer: Answer) -> web
     except ConnectionError:  # the client went away; aiohttp closes the connection
         pass
     return response
+
+
+async def _endless(send: Callable[[bytes, bool], Awaitable[None]], head: list[Any], piece: bytes, delay: float) -> None:
+    """An endless stream (`Reply.repeat`): the answer's chunks without its end, then `piece` for ever (until
+    the client goes away: the write then raises `ConnectionError`)."""
+    for chunk in head:
+        await send(sse(chunk), True)
+    while True:
+        await asyncio.sleep(delay)  # also when 0: the server's other requests go on
+        await send(piece, True)
