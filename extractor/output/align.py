@@ -30,6 +30,8 @@ class AlignHints:
     aliases: Mapping[str, str] = field(default_factory=dict)
     #: whether a compiled string node stands for an untyped value written as a JSON string
     json_string: Callable[[Mapping[str, Any]], bool] = lambda node: False
+    #: whether a compiled scalar node is one the user validates strictly: no repair changes a value's type there
+    strict: Callable[[Mapping[str, Any]], bool] = lambda node: False
 
 
 _KEY_NOISE = re.compile(r"[^0-9a-z]+")
@@ -191,6 +193,16 @@ class _Aligner:
 
     # --- scalars --------------------------------------------------------------------------
 
+    def _single_item(self, value: list[Any], node: Mapping[str, Any], path: str) -> Any:
+        """The one item of `value` where `node` wants one scalar, when it then fits (recorded); else `value`."""
+        mark = len(self.repairs)
+        item = self.scalar(value[0], node, path)
+        if not self.fits(item, node):
+            del self.repairs[mark:]
+            return value
+        self.repairs.insert(mark, Repair(RepairKind.SINGLE_ITEM, path, "a list of one item where one value is wanted"))
+        return item
+
     def scalar(self, value: Any, node: Mapping[str, Any], path: str) -> Any:
         kind = node.get("type")
         if isinstance(kind, str) and "enum" not in node and "const" not in node and json_type_ok(value, kind):
@@ -200,6 +212,15 @@ class _Aligner:
         if kind == "string" and isinstance(value, dict | list) and self.hints.json_string(node):
             self.note(RepairKind.INLINE_JSON, path)
             return json.dumps(value, ensure_ascii=False)
+        strict = self.hints.strict(node)  # the user's strict type: no repair changes the value's type
+        if isinstance(value, list) and len(value) == 1 and not strict:
+            return self._single_item(value, node, path)
+        if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool) and not strict:
+            text = _number_text(value)
+            if self.fits(text, node):
+                self.note(RepairKind.NUMBER_TEXT, path, f"{text} -> {text!r}")
+                return text
+            return value
         if not isinstance(value, str):
             return value
         choices = node.get("enum") if "enum" in node else ([node["const"]] if "const" in node else None)
@@ -209,6 +230,8 @@ class _Aligner:
             if len(matches) == 1:
                 self.note(RepairKind.ENUM_CASE, path, f"{value!r} -> {matches[0]!r}")
                 return matches[0]
+        if strict:
+            return value
         if kind in ("number", "integer"):
             number = parse_number(value)
             if number is not None and kind == "integer" and isinstance(number, float):
@@ -225,6 +248,12 @@ class _Aligner:
             self.note(RepairKind.NULL_STRING, path)
             return None
         return value
+
+
+def _number_text(value: int | float) -> str:
+    """A number's text as the answer wrote it (`1.50`), as JSON writes it when that is unknown."""
+    text = getattr(value, "text", None)
+    return text if isinstance(text, str) else json.dumps(value)
 
 
 def _is_tuple(props: Mapping[str, Any]) -> bool:

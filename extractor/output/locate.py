@@ -170,12 +170,41 @@ def _fences(text: str) -> list[_Fence]:
             return fences
         marker, info = opening.group(1), opening.group(2)
         label = f"{marker[:3]}{info} fence"
-        closing = _FENCE_CLOSE[marker[0]].search(text, opening.end())
+        closing = _closing_fence(text, _FENCE_CLOSE[marker[0]], opening.end())
         if closing is None:
             fences.append(_Fence(opening.start(), opening.end(), len(text), len(text), label, False))
             return fences
         fences.append(_Fence(opening.start(), opening.end(), closing.start(), closing.end(), label, True))
         pos = closing.end()
+
+
+_IN_STRING: Final = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)  # the rest of a string, to its closing quote
+
+
+def _closing_fence(text: str, closer: re.Pattern[str], start: int) -> re.Match[str] | None:
+    """The first fence closing at the end of a line after `start` that is not inside a double-quoted
+    string (a value such as "```\nprint(1)\n```" with raw newlines holds lines that look like fences);
+    when every one is inside a string (one that never closes: a cut answer), the first one."""
+    first: re.Match[str] | None = None
+    pos, inside = start, False
+    for found in closer.finditer(text, start):
+        if first is None:
+            first = found
+        while pos < found.start():  # the quotes up to the fence: where are we?
+            if inside:
+                rest = _IN_STRING.match(text, pos, found.start())
+                if rest is None:
+                    break
+                pos, inside = rest.end(), False
+            else:
+                quote = text.find('"', pos, found.start())
+                if quote < 0:
+                    break
+                pos, inside = quote + 1, True
+        pos = max(pos, found.start())
+        if not inside:
+            return found
+    return first
 
 
 def _bounds(text: str, lo: int, hi: int) -> tuple[int, int]:

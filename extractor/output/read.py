@@ -18,6 +18,7 @@ from .align import AlignHints, align
 from .limits import check_depth, check_value_depth, shorten_value
 from .locate import Candidate, locate, strip_reasoning
 from .repairs import UNREADABLE_KINDS, Repair, RepairKind
+from .syntax import plain
 
 __all__ = ["Reading", "read_answer", "read_partial"]
 
@@ -119,12 +120,21 @@ def read_answer(
     if (lossy or not chosen.complete) and not allow_partial:
         truncated = not chosen.complete or any(r.kind is RepairKind.TRUNCATED for r in lossy)
         details = [ErrorDetail(r.path, str(r), kind=r.kind.value) for r in dict.fromkeys(lossy)]
-        if not truncated and any(r.kind in UNREADABLE_KINDS for r in lossy):
-            message = "the answer's JSON cannot be read as one value"
-            raise OutputInvalidError(message, details, raw=text, repairs=repairs)
+        unreadable = next((r.kind for r in lossy if r.kind in UNREADABLE_KINDS), None)
+        if not truncated and unreadable is not None:
+            raise OutputInvalidError(_UNREADABLE[unreadable], details, raw=text, repairs=repairs)
         message = "the answer was cut off" if truncated else "the answer is incomplete"
         raise OutputTruncatedError(message, details, raw=text, repairs=repairs)
-    return Reading(value, repairs, chosen.complete, chosen.value, found_repairs)
+    return Reading(plain(value), repairs, chosen.complete, plain(chosen.value), found_repairs)
+
+
+#: what an answer that cannot be read as written is told, by the first such repair it needed
+_UNREADABLE: Final = {
+    RepairKind.FRAGMENT: "the answer's JSON cannot be read as one value",
+    RepairKind.SPLIT_VALUE: "the answer's JSON cannot be read as one value",
+    RepairKind.NON_FINITE: "the answer holds a number JSON cannot carry",
+    RepairKind.CONFLICTING_KEY: "the answer gives a key twice, with two values",
+}
 
 
 _TOKEN_MARKS: Final = frozenset("_.+-$")

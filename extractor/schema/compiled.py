@@ -25,8 +25,10 @@ from ..output.align import AlignHints
 from ..output.limits import cap_error, check_depth, too_deep
 from ..output.read import read_answer, read_partial
 from ..output.repairs import Repair, RepairKind
+from ..output.syntax import loads_strict
 from ._check import check_json_schema
-from ._numbers import ALL_KINDS, NumberView, ScalarStrings
+from ._fast import Members, fast_validator, keys_once
+from ._numbers import ALL_KINDS, NumberView, ScalarStrings, StrictMarks, unmark
 from ._refs import RefResolver, UnresolvableRef
 from .codec import Codec
 from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
@@ -204,7 +206,7 @@ class CompiledSchema(Generic[T]):
         else:
             try:
                 self._adapter = pydantic.TypeAdapter(source)
-                original = self._adapter.json_schema(mode="validation")
+                original = self._adapter.json_schema(mode="validation", schema_generator=StrictMarks)
                 view = self._adapter.json_schema(mode="validation", schema_generator=NumberView)
             except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
                 raise SchemaCompileError(f"cannot build a JSON Schema from {source!r}: {exc}") from exc
@@ -218,6 +220,11 @@ class CompiledSchema(Generic[T]):
         self._decimal_tuple = tuple(sorted(self._decimal_keys or ()))  # the same, to look up fast
         self.original_schema: Any = original
         parts = compile_json_schema(original, dialect)
+        if self._adapter is not None:
+            unmark(original)  # the marks told the compiler which scalars are strict; the schema shown has none
+        #: the compiled scalar nodes of strict fields: no repair changes the type of a value there
+        self._strict_nodes = parts.strict_nodes
+        strict_ids = frozenset(id(node) for node in parts.strict_nodes)
         self.json_schema: dict[str, Any] = parts.schema
         self.codec: Codec = parts.codec
         self.wrapped = parts.wrapped
@@ -225,14 +232,22 @@ class CompiledSchema(Generic[T]):
         self.identity = parts.identity
         # pydantic may read answers directly when the compiled shape is the user's but for nulls (in
         # strict mode, so that it takes no number or boolean written as a string; strict mode takes a
-        # decimal written as a string, so those are looked for first)
-        direct = parts.identity_except_nulls and self._decimal_keys is not None
-        self._direct = self._adapter if direct else None
+        # decimal written as a string, so those are looked for in the text first): see `_fast`
+        self._quick: pydantic_core.SchemaValidator | None = None
+        self._counted = False  # the fields set of the records `_quick` makes are the keys of the text
+        if self._adapter is not None and parts.identity_except_nulls and self._decimal_keys is not None:
+            built = fast_validator(self._adapter.core_schema)
+            if built is not None:
+                self._quick, self._counted = built
+        self._members = Members()
+        self._decimal_text = _decimal_pattern(self._decimal_keys or frozenset())
         self.reasons: tuple[str, ...] = tuple(parts.reasons)
         self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
         self.strict = not parts.reasons
         self.name = _schema_name(source, original if isinstance(original, dict) else {})
-        self._hints = AlignHints(aliases=self.aliases, json_string=_is_json_string)
+        self._hints = AlignHints(
+            aliases=self.aliases, json_string=_is_json_string, strict=lambda node: id(node) in strict_ids
+        )
         self._known_keys = frozenset(_property_names(self.json_schema))
 
     def with_context(self, context: Mapping[str, Any] | None) -> CompiledSchema[T]:
@@ -343,67 +358,64 @@ class CompiledSchema(Generic[T]):
         """Strict JSON text in the compiled shape, validated (see `validate`).
 
         When the compiled shape is the user's (but for nulls standing for absent fields), pydantic
-        reads the text directly; only if that fails is it decoded first.
+        reads the text directly; only if that fails is it decoded first. NaN, Infinity, numbers too
+        large for a float and keys given twice are refused as JSON does.
         """
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         try:
             check_depth(text)
-            return self._validated(text, None, _DECIMAL_ONLY)
+            value = self._fast(text)
+            if value is not _MISS:
+                return cast(T, value)
+            return self._answer(self.decode(self._parsed(text)), _DECIMAL_ONLY)[0]
         except OutputError as exc:
             raise cap_error(exc) from None
         except RecursionError:
             raise too_deep() from None
 
-    def _validated(self, text: str, parsed: Any, convert: frozenset[str], *, screened: bool = False) -> T:
-        """`validate_json`, with the text already parsed into `parsed` when the caller has it (else None);
-        `screened`: `parsed` is known to hold no decimal written as a string (see `_plain`)."""
-        if self._direct is not None and self._decimal_keys and not screened:
-            if parsed is None:
-                parsed = self._parsed(text)
-            screened = not self._decimal_strings(parsed)
-        if self._direct is not None and (screened or not self._decimal_keys):
+    def _fast(self, text: str) -> Any:
+        """The validated value when `text` is valid JSON in the compiled shape, valid as it is and taking no
+        repair (every key the schema's, no decimal written as a string, no key given twice); else `_MISS`.
+
+        For a pydantic type read directly (`_quick`) this is one call to pydantic-core, a count of the
+        text's `:` and of the value's members; otherwise one strict decoding and the validation."""
+        quick = self._quick
+        if quick is not None:
             try:
-                return self._direct.validate_json(text, strict=self._scalars is not None, context=self._context)
+                value = quick.validate_json(text, strict=self._scalars is not None, context=self._context)
             except pydantic.ValidationError:
-                pass  # invalid, or only in strict mode: judged the long way
-        if parsed is None:
-            parsed = self._parsed(text)
-        return self._answer(self.decode(parsed), convert)[0]
+                return _MISS
+            decimals = self._decimal_text
+            if decimals is not None and ("\\u" in text or decimals.search(text) is not None):
+                return _MISS  # a decimal written as a string: its text is read by the library's rule
+            count = self._members.count if self._counted else _uncounted
+            return value if keys_once(text, value, count) else _MISS
+        try:
+            parsed = loads_strict(text)
+        except (ValueError, RecursionError):
+            return _MISS
+        if type(parsed) is not dict or not self._keys_known(parsed):
+            return _MISS
+        try:
+            return self._answer(self.decode(parsed), _NOTHING)[0]
+        except OutputInvalidError:
+            return _MISS
 
     @staticmethod
     def _parsed(text: str) -> Any:
         try:
-            return json.loads(text)
+            return loads_strict(text)
         except ValueError as exc:
             raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
 
-    def _plain(self, text: str) -> dict[str, Any] | None:
-        """`text` parsed, when it may take the fast path: a JSON object whose keys are all property names
-        of the compiled schema, with no decimal written as a string (else None). A key in another case
-        would otherwise pass validation unnoticed wherever the user's schema tolerates unknown keys and
-        missing fields; a decimal's text would be read by pydantic without a record."""
-        try:
-            parsed = pydantic_core.from_json(text)
-        except ValueError:
-            return None
-        if type(parsed) is not dict:
-            return None
-        if self._direct is not None and self._decimal_keys:
-            return None if self._decimal_strings(parsed, True) else parsed
-        return parsed if self._keys_known(parsed) else None
-
-    def _decimal_strings(self, value: Any, keys_too: bool = False) -> bool:
-        """Whether a string sits under a property that may hold a pydantic `Decimal` (or in a list there);
-        with `keys_too`, also whether a key is not a property name of the compiled schema."""
+    def _decimal_strings(self, value: Any) -> bool:
+        """Whether a string sits under a property that may hold a pydantic `Decimal` (or in a list there)."""
         keys = self._decimal_tuple
-        known = self._known_keys
         stack: list[Any] = [value]
         while stack:
             node = stack.pop()
             if type(node) is dict:
-                if keys_too and not known.issuperset(node):
-                    return True
                 for key in keys:
                     item = node.get(key)
                     if item is not None and (type(item) is str or (type(item) is list and _has_string(item))):
@@ -483,12 +495,9 @@ class CompiledSchema(Generic[T]):
             raise too_deep(raw=text) from None
 
     def _parse(self, text: str, allow_partial: bool) -> ParseResult[T]:
-        parsed = self._plain(text)
-        if parsed is not None:
-            try:
-                return ParseResult(self._validated(text, parsed, _NOTHING, screened=True), [])
-            except OutputInvalidError:
-                pass  # valid JSON, but not of the right shape: read it the long way
+        fast = self._fast(text)
+        if fast is not _MISS:
+            return ParseResult(fast, [])
         reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
         if len(reading.repairs) > len(reading.found_repairs) and self._keys_known(reading.found):
             # aligning to the schema changed something: keep the value as found if it is valid as it is
@@ -540,6 +549,23 @@ def _property_names(schema: Any) -> set[str]:
         elif isinstance(node, list):
             stack.extend(node)
     return names
+
+
+#: what `_fast` returns for an answer that must go the long way
+_MISS: Any = object()
+
+
+def _uncounted(value: Any) -> None:
+    """No count of members: the keys of the text are checked by decoding it."""
+    return None
+
+
+def _decimal_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
+    """What finds a string (or a list) written under one of `keys` in JSON text; None without keys."""
+    if not keys:
+        return None
+    names = "|".join(re.escape(json.dumps(k)[1:-1]) for k in sorted(keys))
+    return re.compile(f'"(?:{names})"\\s*:\\s*[\\["]')
 
 
 #: kinds of scalar strings converted: none (the value as it is), a decimal's text only, all of them
