@@ -16,7 +16,8 @@ than `limits.MAX_DEPTH` (`OutputInvalidError`), in time and memory linear in the
 Where the text can be read two ways, it is not guessed at: a number with separators in a list
 (`[-2,000.00]`: one number or two items?) or an ambiguous one in an object (`"a": 1,234`) is
 refused; text glued to a closing quote (`"somet"string"`) is read as one more item only as a lossy
-repair (SPLIT_VALUE), since the quote may belong inside the string.
+repair (SPLIT_VALUE), since the quote may belong inside the string (`read` reads it there when
+that is the one reading that fits the schema, see `quotes`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .numbers import ambiguity_message, read_number
 from .repairs import Repair, RepairKind
 
 __all__ = [
+    "BARE_QUOTED",
     "JsonInteger",
     "JsonNumber",
     "LenientParseError",
@@ -594,7 +596,8 @@ class _Parser:
         value = raw.strip()
         if not value:  # only unusual spaces: no value at all
             raise LenientParseError("expected a value", pos)
-        self._record(RepairKind.UNQUOTED_STRING, self._path(part), "bare text read as a string")
+        note = BARE_QUOTED if '"' in value else "bare text read as a string"
+        self._record(RepairKind.UNQUOTED_STRING, self._path(part), note)
         self._pos = pos + len(raw)
         self._deliver(value)
 
@@ -868,6 +871,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: the note of a bare text holding a double quote: the quoting around it is broken (`output.quotes`)
+BARE_QUOTED: Final = "bare text holding a quote read as a string"
 _SPLIT_NOTE: Final = "text glued to a closing quote read as one more item; the quote may belong inside the string"
 
 

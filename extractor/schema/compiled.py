@@ -246,7 +246,10 @@ class CompiledSchema(Generic[T]):
         self.strict = not parts.reasons
         self.name = _schema_name(source, original if isinstance(original, dict) else {})
         self._hints = AlignHints(
-            aliases=self.aliases, json_string=_is_json_string, strict=lambda node: id(node) in strict_ids
+            aliases=self.aliases,
+            json_string=_is_json_string,
+            strict=lambda node: id(node) in strict_ids,
+            wrapper_key=self.wrapper_key,
         )
         self._known_keys = frozenset(_property_names(self.json_schema))
 
