@@ -24,7 +24,7 @@ from .quotes import escape_quotes, readings
 from .repairs import UNREADABLE_KINDS, Repair, RepairKind
 from .syntax import BARE_QUOTED, plain
 
-__all__ = ["Reading", "read_answer", "read_partial"]
+__all__ = ["Reading", "read_answer", "read_partial", "settled"]
 
 
 @dataclass
@@ -227,11 +227,16 @@ def _unfinished(text: str) -> int:
     return i
 
 
-def read_partial(text: str, schema: Mapping[str, Any], hints: AlignHints | None = None) -> Reading:
-    """The value so far in an answer still being written, read like `read_answer(allow_partial=True)`.
+def settled(text: str) -> str:
+    """An answer still being written without what it ends in that may still go on: a number ("12" may
+    become "1234"; also at the top level), a literal, or the last word of a cut string (so that "12"
+    in a string being written is not read as a number)."""
+    return text[: _unfinished(text)]
 
-    What the text ends in may still go on, and is left out until a delimiter follows it: a number
-    ("12" may become "1234"; also at the top level), a literal, or the last word of a cut string (so
-    that "12" in a string being written is not read as a number). Raises like `read_answer`.
+
+def read_partial(text: str, schema: Mapping[str, Any], hints: AlignHints | None = None) -> Reading:
+    """The value so far in an answer still being written, read like `read_answer(allow_partial=True)`
+    from its `settled` text (what may still go on is left out until a delimiter follows it). Raises
+    like `read_answer`.
     """
-    return read_answer(text[: _unfinished(text)], schema, hints, allow_partial=True)
+    return read_answer(settled(text), schema, hints, allow_partial=True)

@@ -103,9 +103,15 @@ def _finite(text: str) -> float:
     return number
 
 
+_new_float: Final = float.__new__
+
+
 def _float(text: str) -> float:
-    _finite(text)
-    return JsonNumber(text)
+    number = _new_float(JsonNumber, text)
+    if not math.isfinite(number):  # "1e999": too large for a float
+        raise _NotStrict(f"{text} is too large for a JSON number")
+    number.text = text
+    return number
 
 
 def _int(text: str) -> int:
@@ -876,16 +882,17 @@ BARE_QUOTED: Final = "bare text holding a quote read as a string"
 _SPLIT_NOTE: Final = "text glued to a closing quote read as one more item; the quote may belong inside the string"
 
 
-def parse_lenient(text: str, pos: int = 0) -> Parsed:
+def parse_lenient(text: str, pos: int = 0, *, strict_first: bool = True) -> Parsed:
     """Read the JSON value at `pos` (after whitespace and comments), repairing what models get wrong.
 
     Valid JSON comes back as `json.loads` reads it (numbers as `JsonNumber`), with no repair. Otherwise
     every repair is listed with its JSON path; `complete` is False when the text ended inside the value,
     which is then closed as far as it went. Raises LenientParseError when no value can be read at `pos`,
-    `OutputInvalidError` when it nests deeper than `limits.MAX_DEPTH`.
+    `OutputInvalidError` when it nests deeper than `limits.MAX_DEPTH`. `strict_first=False`: the caller
+    knows the value at `pos` is not strict JSON (the C decoder is not tried on it as a whole).
     """
     start = _run_end(_WS, text, pos)
-    if _STRICT_START.match(text, start):
+    if strict_first and _STRICT_START.match(text, start):
         try:
             value, end = _DECODER.raw_decode(text, start)
         except (ValueError, RecursionError):

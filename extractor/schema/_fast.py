@@ -16,9 +16,11 @@ was given twice (and no string holds a `:`); otherwise a strict decoding tells.
 from __future__ import annotations
 
 import dataclasses
+import operator
+import types
 import typing
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pydantic
 import pydantic_core
@@ -26,7 +28,7 @@ from typing_extensions import is_typeddict
 
 from ..output.syntax import loads_strict
 
-__all__ = ["Members", "fast_validator", "keys_once"]
+__all__ = ["Members", "fast_validator", "keys_once", "uncounted"]
 
 # objects that name their keys, and the numbers that must be finite
 _OBJECTS: Final = frozenset({"model-fields", "typed-dict", "dataclass-args"})
@@ -94,20 +96,98 @@ def _holds_records(tp: Any, seen: set[int], depth: int = 0) -> bool | None:
     return found
 
 
+_FIELDS_SET: Final = operator.attrgetter("__pydantic_fields_set__")
+
+
+def _record_type(tp: Any) -> tuple[bool, type[pydantic.BaseModel]] | None:
+    """`(many, model)` for a field of type `model`, `list[model]` (`many`), or either or None; else None."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    if len(args) != 1:
+        return None
+    tp = args[0]
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    many = typing.get_origin(tp) is list
+    if many:
+        inner = typing.get_args(tp)
+        tp = inner[0] if len(inner) == 1 else None
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        return many, tp
+    return None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
 class Members:
     """Counts the members of a validated value: the keys its records were given (pydantic's fields set,
-    a TypedDict's keys). None when it cannot tell (a dataclass)."""
+    a TypedDict's keys). None when it cannot tell (a dataclass). Each model gets a count of its own,
+    made once: its fields set, and the records of the fields that hold some."""
 
     def __init__(self) -> None:
-        self._plans: dict[type, tuple[str, ...] | None] = {}
+        self._counts: dict[type, Callable[[Any], int | None]] = {}
 
-    def _plan(self, cls: type[pydantic.BaseModel]) -> tuple[str, ...] | None:
-        """The fields of `cls` that may hold records (None: one may hold a record that cannot be counted)."""
-        if cls not in self._plans:
-            holding = {name: _holds_records(info.annotation, set()) for name, info in cls.model_fields.items()}
-            countable = all(holds is not None for holds in holding.values())
-            self._plans[cls] = tuple(name for name, holds in holding.items() if holds) if countable else None
-        return self._plans[cls]
+    def counter(self, root: Any) -> Callable[[Any], int | None]:
+        """The count for values of type `root` (a model's own when it is one)."""
+        if isinstance(root, type) and issubclass(root, pydantic.BaseModel):
+            return self._of(root)
+        return self.count
+
+    def _of(self, cls: type[pydantic.BaseModel]) -> Callable[[Any], int | None]:
+        """The count of a `cls` instance's members, at any depth."""
+        known = self._counts.get(cls)
+        if known is not None:
+            return known
+        self._counts[cls] = self.count  # while it is made (a recursive model): the general count
+        fields: list[tuple[str, bool, Callable[[Any], int | None] | None]] = []
+        for name, info in cls.model_fields.items():
+            holds = _holds_records(info.annotation, set())
+            if holds is None:
+                self._counts[cls] = _unknown
+                return _unknown
+            if holds:
+                record = _record_type(info.annotation)
+                if record is None:
+                    fields.append((name, False, None))  # records some other way: the general count
+                else:
+                    many, model = record
+                    sub = self._of(model)
+                    fields.append((name, many, None if sub is _flat else sub))
+        count = _flat if not fields else self._composed(tuple(fields))
+        self._counts[cls] = count
+        return count
+
+    def _composed(
+        self, fields: tuple[tuple[str, bool, Callable[[Any], int | None] | None], ...]
+    ) -> Callable[[Any], int | None]:
+        general = self.count
+
+        def count(value: Any) -> int | None:
+            given = getattr(value, "__pydantic_fields_set__", None)
+            if given is None:
+                return general(value)
+            total = len(given)
+            held = value.__dict__
+            for name, many, sub in fields:
+                if name not in given or held[name] is None:
+                    continue
+                item = held[name]
+                if sub is None and not many:
+                    more = general(item) if not isinstance(item, pydantic.BaseModel) else len(_FIELDS_SET(item))
+                elif sub is None:
+                    more = sum(map(len, map(_FIELDS_SET, item)))  # records of flat models
+                elif many:
+                    parts = list(map(sub, item))
+                    more = None if None in parts else sum(cast(list[int], parts))
+                else:
+                    more = sub(item)
+                if more is None:
+                    return None
+                total += more
+            return total
+
+        return count
 
     def count(self, value: Any) -> int | None:
         """How many members the objects of the text `value` was validated from had (None: unknown)."""
@@ -116,13 +196,16 @@ class Members:
         while stack:
             node = stack.pop()
             if isinstance(node, pydantic.BaseModel):
+                own = self._of(type(node))
+                if own is not self.count:
+                    more = own(node)
+                    if more is None:
+                        return None
+                    total += more
+                    continue
                 given = node.__pydantic_fields_set__
                 total += len(given)
-                plan = self._plan(type(node))
-                if plan is None:
-                    return None
-                held = node.__dict__
-                stack += [held[name] for name in plan if name in given]
+                stack += [node.__dict__[name] for name in given]
             elif isinstance(node, list | tuple | set | frozenset):
                 stack += node
             elif isinstance(node, dict):
@@ -133,13 +216,26 @@ class Members:
         return total
 
 
-def keys_once(text: str, value: Any, count: Callable[[Any], int | None]) -> bool:
-    """Whether JSON `text`, which validated into `value`, gives no key twice in one object: `count(value)`
-    members and as many `:` in the text say so at once; otherwise the text is decoded strictly."""
-    if text.count(":") == count(value):
-        return True
+def _flat(value: Any) -> int | None:
+    """The members of a model none of whose fields holds a record (None: not a model after all)."""
+    given = getattr(value, "__pydantic_fields_set__", None)
+    return None if given is None else len(given)
+
+
+def _unknown(value: Any) -> int | None:
+    """The members of a model that may hold a record whose keys cannot be counted (a dataclass)."""
+    return None
+
+
+def keys_once(text: str) -> bool:
+    """Whether valid JSON `text` gives no key twice in one object (decoded strictly to tell)."""
     try:
         loads_strict(text)
     except (ValueError, RecursionError):
         return False
     return True
+
+
+def uncounted(value: Any) -> int | None:
+    """No count of members: the keys of the text are checked by decoding it."""
+    return None

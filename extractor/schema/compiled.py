@@ -10,7 +10,7 @@ import typing
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, is_dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Final, Generic, TypeVar, cast, overload
 
 import jsonschema
 import pydantic
@@ -22,15 +22,15 @@ from referencing.jsonschema import DRAFT202012
 from .._jsonpath import format_path
 from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompileError
 from ..output.align import AlignHints
-from ..output.limits import cap_error, check_depth, too_deep
-from ..output.read import read_answer, read_partial
+from ..output.limits import MAX_DEPTH, cap_error, check_depth, too_deep
+from ..output.read import read_answer, settled
 from ..output.repairs import Repair, RepairKind
 from ..output.syntax import loads_strict
 from ._check import check_json_schema
-from ._fast import Members, fast_validator, keys_once
+from ._fast import Members, fast_validator, keys_once, uncounted
 from ._numbers import ALL_KINDS, NumberView, ScalarStrings, StrictMarks, unmark
 from ._refs import RefResolver, UnresolvableRef
-from .codec import Codec
+from .codec import Codec, WrapCodec, is_identity
 from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
 from .dialects import Dialect, get_dialect
 
@@ -230,17 +230,26 @@ class CompiledSchema(Generic[T]):
         self.wrapped = parts.wrapped
         self.wrapper_key: str | None = parts.wrapper_key if parts.wrapped else None
         self.identity = parts.identity
+        #: the wrapper key of a wrapped root whose value is in the user's shape as it is (else None)
+        codec = parts.codec
+        inner_same = isinstance(codec, WrapCodec) and is_identity(codec.inner, parts.codecs)
+        self._unwrap: str | None = self.wrapper_key if inner_same else None
         # pydantic may read answers directly when the compiled shape is the user's but for nulls (in
         # strict mode, so that it takes no number or boolean written as a string; strict mode takes a
         # decimal written as a string, so those are looked for in the text first): see `_fast`
         self._quick: pydantic_core.SchemaValidator | None = None
-        self._counted = False  # the fields set of the records `_quick` makes are the keys of the text
+        #: the members of a value `_quick` made, to count against the text's `:` (None: not countable)
+        self._members: Callable[[Any], int | None] = uncounted
         if self._adapter is not None and parts.identity_except_nulls and self._decimal_keys is not None:
             built = fast_validator(self._adapter.core_schema)
             if built is not None:
-                self._quick, self._counted = built
-        self._members = Members()
+                self._quick, counted = built
+                if counted:
+                    self._members = Members().counter(source)
+        self._quick_strict = self._scalars is not None
         self._decimal_text = _decimal_pattern(self._decimal_keys or frozenset())
+        #: no value `_quick` takes nests deeper than `limits.MAX_DEPTH`: its depth goes unchecked
+        self._shallow = self._quick is not None and _shallow(parts.schema)
         self.reasons: tuple[str, ...] = tuple(parts.reasons)
         self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
         self.strict = not parts.reasons
@@ -279,6 +288,11 @@ class CompiledSchema(Generic[T]):
 
     def decode(self, obj: Any) -> Any:
         """A JSON value in the compiled shape turned into the user's JSON shape, not validated."""
+        if self.identity:
+            return obj
+        key = self._unwrap
+        if key is not None and type(obj) is dict and len(obj) == 1 and key in obj:
+            return obj[key]  # a wrapped root whose value is in the user's shape already
         return self.codec.decode(obj)
 
     def validate(self, obj: Any) -> T:
@@ -386,14 +400,15 @@ class CompiledSchema(Generic[T]):
         quick = self._quick
         if quick is not None:
             try:
-                value = quick.validate_json(text, strict=self._scalars is not None, context=self._context)
+                value = quick.validate_json(text, strict=self._quick_strict, context=self._context)
             except pydantic.ValidationError:
                 return _MISS
             decimals = self._decimal_text
-            if decimals is not None and ("\\u" in text or decimals.search(text) is not None):
-                return _MISS  # a decimal written as a string: its text is read by the library's rule
-            count = self._members.count if self._counted else _uncounted
-            return value if keys_once(text, value, count) else _MISS
+            if decimals is not None and (decimals.search(text) is not None or "\\u" in text):
+                return _MISS  # a decimal written as a string (or a key spelled with escapes): read the long way
+            if text.count(":") == self._members(value) or keys_once(text):
+                return value  # as many `:` as members: no key was given twice (else decoding tells)
+            return _MISS
         try:
             parsed = loads_strict(text)
         except (ValueError, RecursionError):
@@ -459,14 +474,41 @@ class CompiledSchema(Generic[T]):
         every field optional, a cut-off string or list closed, nothing validated (user validators do
         not run on partial values). None while no JSON value has begun, and for an answer that cannot
         be read (one nested deeper than `limits.MAX_DEPTH` levels)."""
+        text = settled(text)  # "12" may go on: shown once it ends
         try:
-            reading = read_partial(text, self.json_schema, self._hints)  # "12" may go on: shown once it ends
-            return self.decode(reading.value)
+            value = pydantic_core.from_json(text, allow_inf_nan=False, allow_partial="trailing-strings")
+        except ValueError:
+            value = None
+        try:
+            if type(value) is dict and text.lstrip().startswith("{") and self._plain_shape(value):
+                return self.decode(value)  # JSON in the compiled shape so far: read as it is, at pydantic's speed
+            return self.decode(read_answer(text, self.json_schema, self._hints, allow_partial=True).value)
         except (OutputError, RecursionError):
             return None
 
+    def _plain_shape(self, value: dict[str, Any]) -> bool:
+        """Whether a partial value read as plain JSON needs nothing from the reader: every key is a
+        property name of the compiled schema, no number is infinite (`1e999`), and it nests at most
+        `limits.MAX_DEPTH` levels. Each level of objects and lists is looked at in one go."""
+        known, level, depth = self._known_keys, [value], 1
+        while level:
+            if depth > MAX_DEPTH:
+                return False
+            below: list[Any] = []
+            for node in level:
+                items = node.values() if type(node) is dict else node
+                if (type(node) is dict and not known.issuperset(node)) or _INF in items or -_INF in items:
+                    return False
+                below += [v for v in items if type(v) is dict or type(v) is list]
+            level, depth = below, depth + 1
+        return True
+
     def parse(self, text: str | bytes, *, allow_partial: bool = False) -> T:
         """The validated value in a model's answer text (see `parse_result`)."""
+        if self._shallow and type(text) is str:
+            value = self._fast(text)  # valid JSON in the compiled shape: one pydantic-core call
+            if value is not _MISS:
+                return cast(T, value)
         return self.parse_result(text, allow_partial=allow_partial).value
 
     def parse_result(self, text: str | bytes, *, allow_partial: bool = False) -> ParseResult[T]:
@@ -490,6 +532,10 @@ class CompiledSchema(Generic[T]):
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         try:
+            if self._shallow:
+                fast = self._fast(text)
+                if fast is not _MISS:
+                    return ParseResult(fast, [])
             check_depth(text, raw=text)
             return self._parse(text, allow_partial)
         except OutputError as exc:
@@ -498,7 +544,7 @@ class CompiledSchema(Generic[T]):
             raise too_deep(raw=text) from None
 
     def _parse(self, text: str, allow_partial: bool) -> ParseResult[T]:
-        fast = self._fast(text)
+        fast = self._fast(text) if not self._shallow else _MISS  # a shallow one was tried already
         if fast is not _MISS:
             return ParseResult(fast, [])
         reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
@@ -556,18 +602,38 @@ def _property_names(schema: Any) -> set[str]:
 
 #: what `_fast` returns for an answer that must go the long way
 _MISS: Any = object()
+_INF: Final = float("inf")
 
 
-def _uncounted(value: Any) -> None:
-    """No count of members: the keys of the text are checked by decoding it."""
-    return None
+def _shallow(schema: dict[str, Any]) -> bool:
+    """Whether no value of compiled `schema` nests deeper than `limits.MAX_DEPTH` (no recursive `$ref`)."""
+    defs = schema.get("$defs", {})
+    depths: dict[str, int] = {}
+
+    def deepest(node: Any, visiting: frozenset[str]) -> int:
+        if isinstance(node, list):
+            return max((deepest(n, visiting) for n in node), default=0)
+        if not isinstance(node, dict):
+            return 0
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if name in visiting or name not in defs:
+                return MAX_DEPTH + 1  # recursive (or unknown): no bound
+            if name not in depths:
+                depths[name] = deepest(defs[name], visiting | {name})
+            return depths[name]
+        below = max((deepest(v, visiting) for k, v in node.items() if k != "$defs"), default=0)
+        return below + (1 if node.get("type") in ("object", "array") else 0)
+
+    return deepest(schema, frozenset()) <= MAX_DEPTH
 
 
 def _decimal_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
     """What finds a string (or a list) written under one of `keys` in JSON text; None without keys."""
     if not keys:
         return None
-    names = "|".join(re.escape(json.dumps(k)[1:-1]) for k in sorted(keys))
+    names = "|".join(re.escape(json.dumps(k, ensure_ascii=False)[1:-1]) for k in sorted(keys))
     return re.compile(f'"(?:{names})"\\s*:\\s*[\\["]')
 
 
