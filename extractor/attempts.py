@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -110,16 +111,28 @@ def answer_ceiling(schema: CompiledSchema[Any], info: ModelInfo | None, messages
     accident: a record of fixed shape gets about as many tokens as its schema has (1,024 to 4,096); one
     with lists about twice the text it is read from plus 1,024 (at least 4,096); never more than the
     model's completion limit (or half its context). A cut-off answer is retried once with twice this."""
-    shape = json.dumps(schema.json_schema)
-    if '"array"' in shape:
+    size, lists = _shape(schema)
+    if lists:
         text = sum(len(str(part)) for m in messages for part in _texts(m.get("content")))
         wanted = max(4_096, 2 * math.ceil(text / 4) + 1_024)
     else:
-        wanted = min(4_096, max(1_024, math.ceil(len(shape) / 4)))
+        wanted = min(4_096, max(1_024, math.ceil(size / 4)))
     limit = info.max_completion_tokens if info is not None and info.max_completion_tokens else None
     if limit is None and info is not None and info.context_length:
         limit = info.context_length // 2
     return min(wanted, limit) if limit else wanted
+
+
+_SHAPES: weakref.WeakKeyDictionary[CompiledSchema[Any], tuple[int, bool]] = weakref.WeakKeyDictionary()
+
+
+def _shape(schema: CompiledSchema[Any]) -> tuple[int, bool]:
+    """The size of a compiled schema as JSON text and whether it holds a list, worked out once per schema."""
+    known = _SHAPES.get(schema)
+    if known is None:
+        shape = json.dumps(schema.json_schema)
+        known = _SHAPES[schema] = (len(shape), '"array"' in shape)
+    return known
 
 
 def _texts(content: Any) -> list[str]:
