@@ -38,6 +38,9 @@ MODEL = "mistralai/mistral-small-2603"
 TEXT = "Invoice INV-2024-0042 from ACME GmbH, issued 2024-03-01, total 169.58 EUR, due 2024-03-31."
 
 
+CLIENTS = ("bare aiohttp", "extractor", "instructor")
+
+
 class Invoice(BaseModel):
     number: str
     seller: str
@@ -144,9 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         proc, base_url = start_server(latency)
         try:
             row: dict[str, Any] = {"latency": latency, "requests": requests}
-            for name in ("bare aiohttp", "extractor", "instructor"):
-                figures = asyncio.run(measure(name, base_url, requests, args.concurrency, args.repeats))
-                row[name] = None if figures is None else {"best": max(figures), "median": statistics.median(figures)}
+            # the clients take turns, one run each, so that a change in the machine's load falls on all
+            runs: dict[str, list[float] | None] = {name: [] for name in CLIENTS}
+            for _ in range(args.repeats):
+                for name in CLIENTS:
+                    if runs[name] is not None:
+                        figures = asyncio.run(measure(name, base_url, requests, args.concurrency, 1))
+                        runs[name] = None if figures is None else [*(runs[name] or []), *figures]
+            for name, got in runs.items():
+                row[name] = None if not got else {"best": max(got), "median": statistics.median(got)}
             report["runs"].append(row)
         finally:
             proc.terminate()
@@ -159,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         latency = row["latency"]
         ideal = f" (ideal {args.concurrency / latency:.0f}/s)" if latency else ""
         print(f"\nserver latency {latency * 1000:.0f} ms, {row['requests']} requests{ideal}:")
-        for name in ("bare aiohttp", "extractor", "instructor"):
+        for name in CLIENTS:
             fig = row[name]
             shown = "not installed" if fig is None else f"{fig['best']:8.0f} req/s best, {fig['median']:8.0f} median"
             print(f"  {name:13s} {shown}")
