@@ -89,6 +89,22 @@ def test_extract_refuses_infinity_and_tells_the_model_where(tmp_path: Path) -> N
     assert "$.total" in reask and "1e999" in reask
 
 
+def test_extractor_run_writes_no_impossible_number_as_null(server: TestServer, tmp_path: Path) -> None:
+    """The command in a subprocess: an answer with `1e999` for the required total fails its input (after
+    the re-asks), never a record with `"total": null` that `extractor validate` would then refuse."""
+    from test_cli_run import lines, run
+
+    server.handler = lambda request: Reply(content='{"invoice_number": "A-1", "total": 1e999}')
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Invoice A-1, total 1,234.50 EUR")
+    done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert lines(tmp_path / "out.jsonl") == []
+    [failed] = lines(tmp_path / "out.errors.jsonl")
+    assert failed["id"] == "in/a.txt" and failed["error"]["type"] == "OutputInvalidError"
+    assert "$.total" in failed["error"]["message"] and "1e999" in failed["error"]["message"]
+
+
 # --- 2. duplicate keys ------------------------------------------------------------------------------
 
 
