@@ -51,8 +51,9 @@ def json_type_ok(value: Any, json_type: str) -> bool:
     return isinstance(value, _JSON_TYPES.get(json_type, ()))
 
 
-def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bool:
-    """Whether `value` has the structure of compiled `schema`: types, enums, keys (not string constraints)."""
+def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0, *, absent: bool = False) -> bool:
+    """Whether `value` has the structure of compiled `schema`: types, enums, keys (not string constraints).
+    With `absent`, a required key may be missing where null is allowed (null stands for absent)."""
     if depth > 12 or schema is True or isinstance(value, Opaque):
         return True
     if not isinstance(schema, dict):
@@ -60,9 +61,9 @@ def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bo
     ref = schema.get("$ref")
     if isinstance(ref, str):
         target = defs.get(ref.rsplit("/", 1)[-1])
-        return target is not None and fits(value, target, defs, depth + 1)
+        return target is not None and fits(value, target, defs, depth + 1, absent=absent)
     if "anyOf" in schema:
-        return any(fits(value, s, defs, depth + 1) for s in schema["anyOf"])
+        return any(fits(value, s, defs, depth + 1, absent=absent) for s in schema["anyOf"])
     if "const" in schema and value != schema["const"]:
         return False
     if "enum" in schema and value not in schema["enum"]:
@@ -76,9 +77,10 @@ def fits(value: Any, schema: Any, defs: Mapping[str, Any], depth: int = 0) -> bo
         props = schema["properties"]
         if schema.get("additionalProperties") is False and any(k not in props for k in value):
             return False
-        if any(k not in value for k in schema.get("required", ())):
-            return False
-        return all(fits(v, props[k], defs, depth + 1) for k, v in value.items() if k in props)
+        for key in schema.get("required", ()):
+            if key not in value and not (absent and fits(None, props.get(key, {}), defs, depth + 1)):
+                return False
+        return all(fits(v, props[k], defs, depth + 1, absent=absent) for k, v in value.items() if k in props)
     if isinstance(value, list) and "items" in schema:
-        return all(fits(v, schema["items"], defs, depth + 1) for v in value[:8])
+        return all(fits(v, schema["items"], defs, depth + 1, absent=absent) for v in value[:8])
     return True

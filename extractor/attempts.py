@@ -284,10 +284,7 @@ class AttemptLoop:
             try:
                 parsed = self.schema.parse_result(answer.text or "")
             except OutputError as exc:
-                try:
-                    echo = echoes_schema(answer.text, self.schema.json_schema)
-                except RecursionError:  # nested too deeply to read again: not a schema, the parse error stands
-                    echo = False
+                echo = echoes_schema(answer.text, self.schema.json_schema)
                 problem: OutputError = _schema_echo(answer.text) if echo else exc
                 attempt.problem = shorten(problem.message, 300)
                 last_error, last_raw = problem, answer.text

@@ -78,8 +78,12 @@ def _content(value: Any, index: int) -> str | list[dict[str, Any]]:
     raise ConfigurationError(f"example {index + 1}: its input must be a text or a list of content parts")
 
 
-def prepare_examples(schema: CompiledSchema[Any], examples: Sequence[Any] | None) -> tuple[Example, ...]:
-    """`examples` (`(input, output)` pairs) checked against `schema` and encoded; a wrong one is refused."""
+def prepare_examples(
+    schema: CompiledSchema[Any], examples: Sequence[Any] | None, context: Mapping[str, Any] | None = None
+) -> tuple[Example, ...]:
+    """`examples` (`(input, output)` pairs) checked against `schema` and encoded; a wrong one is refused.
+    They are validated with the call's `context`, as its answer will be (validators may read it)."""
+    schema = schema.with_context(context)
     prepared: list[Example] = []
     for index, pair in enumerate(examples or ()):
         if not isinstance(pair, tuple | list) or len(pair) != 2:

@@ -127,5 +127,5 @@ class Settings:
         return replace(
             self,
             instructions=fill_instructions(self.instructions, self.context),
-            shots=prepare_examples(schema, self.examples),
+            shots=prepare_examples(schema, self.examples, self.context),
         )

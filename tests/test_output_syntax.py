@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from extractor import OutputInvalidError
+from extractor.output.limits import MAX_DEPTH
 from extractor.output.repairs import LOSSY_KINDS, RepairKind
 from extractor.output.syntax import LenientParseError, Parsed, decode_strict, parse_lenient
 
@@ -45,11 +47,9 @@ VALID = [
     "-0.0",
     "1.0",
     "12345678901234567890123456789",
-    "1e400",
     "true",
     "null",
     '{"n": [1, 2.5, -3e-2, 1E5, 0], "s": "\\u00e9\\ud83d\\ude00\\n\\"q\\"\\/", "b": [true, false, null]}',
-    '{"dup": 1, "other": 0, "dup": 2}',
     '{"unicode": "caf\u00e9 \u2013 \u201ccurly\u201d \U0001f600", "nested": {"a": [{"b": {"c": []}}]}}',
     '[{"id": 1, "tags": ["x", "y"]}, {"id": 2, "tags": []}]',
 ]
@@ -83,7 +83,7 @@ def test_lenient_path_reads_valid_parts_exactly_as_json_does() -> None:
     members = (
         '"f": 1.0, "i": 12345678901234567890, "neg": -0.0, "zero": -0, "e": 1E5, "small": 2.5e-3, '
         '"s": "\\u00e9\\ud83d\\ude00\\ud800x \\n\\"\\/\\b\\f\\r\\t", "l": [1, {"x": null}], '
-        '"dup": 1, "mid": true, "dup": 2'
+        '"dup": 1, "mid": true'
     )
     parsed = parse_lenient("{" + members + ",}")
     assert _same(parsed.value, json.loads("{" + members + "}"))
@@ -167,7 +167,7 @@ REPAIRED: list[tuple[str, Any, list[tuple[RepairKind, str]]]] = [
     (
         "[undefined, NaN, Infinity, -Infinity]",
         [None, None, None, None],
-        [(K.JS_LITERAL, f"$[{i}]") for i in range(4)],
+        [(K.JS_LITERAL, "$[0]"), *[(K.NON_FINITE, f"$[{i}]") for i in range(1, 4)]],
     ),
     # control characters and invalid escapes inside strings
     ('{"a": "line1\nline2\tend"}', {"a": "line1\nline2\tend"}, [(K.CONTROL_CHARACTER, "$.a")]),
@@ -208,7 +208,7 @@ def test_repairs(text: str, expected: Any, repairs: list[tuple[RepairKind, str]]
 def test_repair_details_say_what_was_read() -> None:
     parsed = parse_lenient('{"a": NaN, "b": undefined, "c": True, "d": "x\\d", "e": NumberLong("1")}')
     assert [r.detail for r in parsed.repairs] == [
-        "NaN read as null",
+        "NaN is no JSON number: write a number, or null",
         "undefined read as null",
         "True read as true",
         "kept literally: \\d",
@@ -246,7 +246,26 @@ def test_top_level_scalars() -> None:
     assert parse_lenient("'hi'").value == "hi"
     nan = parse_lenient("NaN")
     assert nan.value is None
-    assert _kinds(nan) == [(K.JS_LITERAL, "$")]
+    assert _kinds(nan) == [(K.NON_FINITE, "$")]
+    assert nan.repairs[0].lossy
+
+
+@pytest.mark.parametrize("text", ["1e400", "[1, -1e400]", '{"a": 1E999}'])
+def test_a_number_too_large_for_a_float_is_read_as_null_with_a_lossy_repair(text: str) -> None:
+    parsed = parse_lenient(text)
+    assert "inf" not in json.dumps(parsed.value).lower()
+    assert [r.kind for r in parsed.repairs] == [K.NON_FINITE]
+    assert parsed.repairs[0].lossy
+
+
+def test_a_key_given_twice_is_read_once_or_marked_as_a_conflict() -> None:
+    same = parse_lenient('{"dup": {"a": [1, 2]}, "other": 0, "dup": {"a": [1, 2.0]}}')
+    assert same.value == {"dup": {"a": [1, 2]}, "other": 0}
+    assert [(r.kind, r.path, r.lossy) for r in same.repairs] == [(K.DUPLICATE_KEY, "$.dup", False)]
+    other = parse_lenient('{"dup": 1, "other": 0, "dup": true}')
+    assert other.value == {"dup": True, "other": 0}  # the last kept, as JSON readers do
+    assert [(r.kind, r.path, r.lossy) for r in other.repairs] == [(K.CONFLICTING_KEY, "$.dup", True)]
+    assert other.repairs[0].detail == "given twice, as 1 and as true"
 
 
 # --- truncation -----------------------------------------------------------------------------------
@@ -342,36 +361,50 @@ def test_no_value_raises_with_its_position(text: str, pos: int) -> None:
 # --- deep nesting ---------------------------------------------------------------------------------
 
 
-def test_deep_valid_nesting_does_not_overflow() -> None:
-    parsed = parse_lenient("[" * 5000 + "]" * 5000)
+def test_nesting_to_the_limit_is_read() -> None:
+    parsed = parse_lenient("[" * MAX_DEPTH + "]" * MAX_DEPTH)
     assert parsed.repairs == []
-    assert parsed.complete is True
-    assert _depth(parsed.value) == 5000
+    assert _depth(parsed.value) == MAX_DEPTH
 
 
 def test_deep_nesting_with_a_repair() -> None:
-    parsed = parse_lenient("[" * 3000 + "1," + "]" * 3000)
-    assert _kinds(parsed) == [(K.TRAILING_COMMA, "$" + "[0]" * 2999)]
-    assert _depth(parsed.value) == 3000
+    parsed = parse_lenient("[" * 100 + "1," + "]" * 100)
+    assert _kinds(parsed) == [(K.TRAILING_COMMA, "$" + "[0]" * 99)]
+    assert _depth(parsed.value) == 100
 
 
 def test_deep_truncated_nesting() -> None:
-    parsed = parse_lenient('{"a":' * 3000 + "[1")
+    parsed = parse_lenient('{"a":' * 100 + "[1")
     assert parsed.complete is False
-    assert _kinds(parsed) == [(K.TRUNCATED, "$" + ".a" * 3000)]
-    assert _depth(parsed.value) == 3001
+    assert _kinds(parsed) == [(K.TRUNCATED, "$" + ".a" * 100)]
+    assert _depth(parsed.value) == 101
 
 
 def test_deep_single_quoted_objects_record_every_level() -> None:
-    parsed = parse_lenient("{'a':" * 3000 + "1" + "}" * 3000)
-    assert len(parsed.repairs) == 3000
-    assert parsed.repairs[-1].path == "$" + ".a" * 3000
-    assert _depth(parsed.value) == 3000
+    parsed = parse_lenient("{'a':" * 100 + "1" + "}" * 100)
+    assert len(parsed.repairs) == 100
+    assert parsed.repairs[-1].path == "$" + ".a" * 100
+    assert _depth(parsed.value) == 100
 
 
-def test_deep_invalid_nesting_raises_parse_error_not_recursion_error() -> None:
-    with pytest.raises(LenientParseError):
-        parse_lenient("[" * 3000 + "}" + "]" * 3000)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000 + "]" * 5000,
+        "[" * 3000 + "1," + "]" * 3000,
+        '{"a":' * 3000 + "[1",
+        "{'a':" * 3000 + "1" + "}" * 3000,
+        "[" * 3000 + "}" + "]" * 3000,
+        "f(" * 3000 + "1" + ")" * 3000,
+    ],
+    ids=["valid", "repaired", "cut", "single-quoted", "invalid", "calls"],
+)
+def test_nesting_deeper_than_the_limit_stops_the_reading_there(text: str) -> None:
+    with pytest.raises(OutputInvalidError) as caught:
+        parse_lenient(text)
+    assert caught.value.errors[0].kind == "depth"
+    stopped = int(caught.value.errors[0].message.split("reading stopped at character ")[1].split(")")[0])
+    assert stopped < len(text) // 10  # at the first level too deep, not after reading the rest
 
 
 # --- corpora --------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_stream_items_with_result_ends_with_the_result(server: TestServer, tmp_p
 def test_an_invalid_answer_is_not_cached_so_a_second_reask_reaches_the_endpoint(
     server: TestServer, tmp_path: Path
 ) -> None:
-    answers = iter([json.dumps({"title": 5}), json.dumps({"title": 5}), json.dumps({"title": "ok"})])
+    answers = iter([json.dumps({"title": None}), json.dumps({"title": None}), json.dumps({"title": "ok"})])
     server.handler = lambda request: Reply(content=next(answers))
     ex = make(server, tmp_path, cache=tmp_path / "responses.sqlite")
     assert ex.extract(Note, "text").title == "ok"
@@ -126,7 +126,7 @@ def test_a_failure_is_not_replayed_from_the_cache(server: TestServer, tmp_path: 
     server.queue(Reply.refuse("no"))
     with pytest.raises(RefusalError):
         ex.extract(Note, "text")
-    server.queue(Reply(content=json.dumps({"title": 7})))
+    server.queue(Reply(content=json.dumps({"title": None})))
     with pytest.raises(OutputInvalidError):
         ex.extract(Note, "text")
     server.queue(Reply.truncated('{"title": "cut'))
@@ -161,7 +161,7 @@ def test_an_answer_holding_the_key_is_refused_and_not_sent_back(tmp_path: Path) 
 
 
 def test_a_huge_invalid_answer_makes_a_small_reask(server: TestServer, tmp_path: Path) -> None:
-    huge = json.dumps({"title": 1, "padding": "x" * 200_000})
+    huge = json.dumps({"title": None, "padding": "x" * 200_000})
     server.queue(Reply(content=huge), Reply(content=json.dumps({"title": "fine"})))
     make(server, tmp_path).extract(Note, "text")
     second = server.chat_requests[1]
@@ -191,7 +191,7 @@ def test_max_cost_holds_with_reasks_and_length_retries(tmp_path: Path, concurren
     def handler(request: RecordedRequest) -> Reply | None:
         n = next(calls)
         if n % 3 == 0:
-            return Reply(content=json.dumps({"title": 5}))  # invalid: re-asked
+            return Reply(content=json.dumps({"title": None}))  # invalid: re-asked
         if n % 7 == 1:
             return Reply.truncated('{"title": "cut')  # cut off: retried with more room
         return Reply(content=json.dumps({"title": "t" * 400}))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal, Union
 
+import jsonschema
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
 from extractor import CompiledSchema, OutputInvalidError, compile_schema
 from extractor.schema.dialects import Dialect, GeminiDialect
@@ -130,6 +131,29 @@ def test_a_tag_with_a_default_is_a_required_non_null_const() -> None:
     assert cs.encode(Owner(pet=Cat(meow=1))) == {"pet": {"pet_type": "cat", "meow": 1}}
     with pytest.raises(OutputInvalidError):  # a null tag is no longer an answer the schema allows
         cs.validate({"pet": {"pet_type": None, "meow": 1}})
+
+
+def _pet_type(value: Any) -> str | None:
+    return value.get("pet_type") if isinstance(value, dict) else getattr(value, "pet_type", None)
+
+
+class CalledOwner(BaseModel):
+    pet: Annotated[Annotated[Cat, Tag("cat")] | Annotated[Dog, Tag("dog")], Discriminator(_pet_type)]
+
+
+class PlainOwner(BaseModel):
+    pet: Cat | Dog
+
+
+@pytest.mark.parametrize("model", [CalledOwner, PlainOwner], ids=["callable discriminator", "plain union"])
+def test_a_literal_tag_with_a_default_is_required_whatever_picks_the_branch(model: type[BaseModel]) -> None:
+    """A null tag ("use the default") cannot be read back when a function picks the branch, and leaves
+    a plain union to guess: every answer the compiled schema allows must be readable, so none is allowed."""
+    cs = compile_schema(model)
+    validator = jsonschema.Draft202012Validator(strict_ok(cs))
+    assert not validator.is_valid({"pet": {"pet_type": None, "meow": 1}})
+    assert validator.is_valid({"pet": {"pet_type": "dog", "bark": 2}})
+    assert cs.parse('{"pet": {"pet_type": "dog", "bark": 2}}') == model(pet=Dog(bark=2))
 
 
 def test_a_tag_of_inline_json_schema_branches_is_required() -> None:

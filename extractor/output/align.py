@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .._jsonpath import join_path
 from .._shape import fits, json_type_ok
@@ -30,6 +30,10 @@ class AlignHints:
     aliases: Mapping[str, str] = field(default_factory=dict)
     #: whether a compiled string node stands for an untyped value written as a JSON string
     json_string: Callable[[Mapping[str, Any]], bool] = lambda node: False
+    #: whether a compiled scalar node is one the user validates strictly: no repair changes a value's type there
+    strict: Callable[[Mapping[str, Any]], bool] = lambda node: False
+    #: the root's one property when the root is a wrapped non-object (`{"value": [...]}`), else None
+    wrapper_key: str | None = None
 
 
 _KEY_NOISE = re.compile(r"[^0-9a-z]+")
@@ -114,6 +118,10 @@ class _Aligner:
 
     def object(self, value: Any, node: Mapping[str, Any], path: str, depth: int) -> Any:
         props: Mapping[str, Any] = node.get("properties", {})
+        if isinstance(value, dict) and path == "$" and self.hints.wrapper_key is not None:
+            named = self._named_list(value, node)
+            if named is not _NONE:
+                return named
         if isinstance(value, dict):
             if _is_tuple(props) or not props:
                 return value
@@ -157,6 +165,46 @@ class _Aligner:
         wrapped = self._wrap(value, props[main], join_path(path, main), depth, kind)
         return value if wrapped is None else {main: wrapped}
 
+    def _named_list(self, value: dict[str, Any], node: Mapping[str, Any]) -> Any:
+        """A list root answered inside an object (`{"tasks": [...]}` for `list[Task]`; other keys, holding
+        no list, dropped as any key the schema does not have): the list, unless reading the object as
+        the root's value fits (then `_NONE`: read as before), or both fit (then the object as it is, for
+        validation to refuse: which one is meant is a guess). An object with two lists is not read.
+        A list that fits only reshaped (its items put into objects or lists) is no reading of its own;
+        one that does not fit at all is still the list, for validation to say what is wrong in it."""
+        key = str(self.hints.wrapper_key)
+        props: Mapping[str, Any] = node.get("properties", {})
+        lists = [name for name, item in value.items() if isinstance(item, list)]
+        if len(lists) != 1 or list(props) != [key] or any(self.match_key(name, props) for name in value):
+            return _NONE
+        name = lists[0]
+        items = value[name]
+        path = join_path("$", str(key))
+        trial = _Aligner.__new__(_Aligner)
+        trial.defs, trial.hints, trial.repairs = self.defs, self.hints, []
+        trial._alias_by_norm, trial._mains = self._alias_by_norm, self._mains
+        as_list = trial.visit(items, props[key], path, 1)
+        list_fits = fits(as_list, props[key], self.defs, absent=True)
+        reshaped = any(r.kind in _RESHAPED for r in trial.repairs)
+        object_trial = _Aligner.__new__(_Aligner)
+        object_trial.defs, object_trial.hints, object_trial.repairs = self.defs, self.hints, []
+        object_trial._alias_by_norm, object_trial._mains = self._alias_by_norm, self._mains
+        as_object = object_trial.visit([value], props[key], path, 1)  # the object as the list's one record
+        object_fits = fits(as_object, props[key], self.defs, absent=True)
+        if not object_fits:  # or as whatever else the whole object is read as the root's value
+            object_fits = object_trial._wrap(value, props[key], path, 0, RepairKind.WRAPPED_OBJECT) is not None
+        if list_fits and not reshaped:
+            if object_fits:
+                return value
+        elif object_fits or list_fits:
+            return _NONE
+        self.repairs.append(Repair(RepairKind.NAMED_LIST, path, f"the list under {name!r}"))
+        for other in value:
+            if other != name:  # as for any key the schema does not have
+                self.note(RepairKind.EXTRA_KEY, join_path("$", other), "dropped: the schema does not allow it")
+        self.repairs.extend(trial.repairs)
+        return {key: as_list}
+
     def _wrap(self, value: Any, node: Any, path: str, depth: int, kind: RepairKind) -> Any:
         """`value` aligned to `node` if it then fits (recording `kind`), else None."""
         mark = len(self.repairs)
@@ -191,6 +239,16 @@ class _Aligner:
 
     # --- scalars --------------------------------------------------------------------------
 
+    def _single_item(self, value: list[Any], node: Mapping[str, Any], path: str) -> Any:
+        """The one item of `value` where `node` wants one scalar, when it then fits (recorded); else `value`."""
+        mark = len(self.repairs)
+        item = self.scalar(value[0], node, path)
+        if not self.fits(item, node):
+            del self.repairs[mark:]
+            return value
+        self.repairs.insert(mark, Repair(RepairKind.SINGLE_ITEM, path, "a list of one item where one value is wanted"))
+        return item
+
     def scalar(self, value: Any, node: Mapping[str, Any], path: str) -> Any:
         kind = node.get("type")
         if isinstance(kind, str) and "enum" not in node and "const" not in node and json_type_ok(value, kind):
@@ -200,6 +258,15 @@ class _Aligner:
         if kind == "string" and isinstance(value, dict | list) and self.hints.json_string(node):
             self.note(RepairKind.INLINE_JSON, path)
             return json.dumps(value, ensure_ascii=False)
+        strict = self.hints.strict(node)  # the user's strict type: no repair changes the value's type
+        if isinstance(value, list) and len(value) == 1 and not strict:
+            return self._single_item(value, node, path)
+        if kind == "string" and isinstance(value, int | float) and not isinstance(value, bool) and not strict:
+            text = _number_text(value)
+            if self.fits(text, node):
+                self.note(RepairKind.NUMBER_TEXT, path, f"{text} -> {text!r}")
+                return text
+            return value
         if not isinstance(value, str):
             return value
         choices = node.get("enum") if "enum" in node else ([node["const"]] if "const" in node else None)
@@ -209,6 +276,8 @@ class _Aligner:
             if len(matches) == 1:
                 self.note(RepairKind.ENUM_CASE, path, f"{value!r} -> {matches[0]!r}")
                 return matches[0]
+        if strict:
+            return value
         if kind in ("number", "integer"):
             number = parse_number(value)
             if number is not None and kind == "integer" and isinstance(number, float):
@@ -225,6 +294,20 @@ class _Aligner:
             self.note(RepairKind.NULL_STRING, path)
             return None
         return value
+
+
+#: no reading of that kind applies
+_NONE: Any = object()
+#: repairs that change a value's shape (a value put into an object or a list)
+_RESHAPED: Final = frozenset(
+    {RepairKind.WRAPPED_LIST, RepairKind.WRAPPED_SCALAR, RepairKind.WRAPPED_OBJECT, RepairKind.SINGLE_TO_LIST}
+)
+
+
+def _number_text(value: int | float) -> str:
+    """A number's text as the answer wrote it (`1.50`), as JSON writes it when that is unknown."""
+    text = getattr(value, "text", None)
+    return text if isinstance(text, str) else json.dumps(value)
 
 
 def _is_tuple(props: Mapping[str, Any]) -> bool:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from .limits import MAX_DEPTH, nesting_depth
+
 __all__ = ["echoes_schema"]
 
 _SCHEMA_WORDS: Final = frozenset({"$schema", "$defs", "definitions", "properties", "additionalProperties", "required"})
 
 
 def _object_in(text: str) -> Any:
-    """The JSON object in `text` (whole, or from its first `{` to its last `}`), or None."""
+    """The JSON object in `text` (whole, or from its first `{` to its last `}`), or None (also for one
+    nested deeper than `limits.MAX_DEPTH`: no schema is)."""
+    if text.count("{") + text.count("[") > MAX_DEPTH and nesting_depth(text, MAX_DEPTH) > MAX_DEPTH:
+        return None
     for candidate in (text.strip(), text[text.find("{") : text.rfind("}") + 1]):
         try:
             return json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return None
 

@@ -7,9 +7,11 @@ nothing extracted from a document nests a hundred levels. The readers further on
 own: pydantic's JSON reader stops at 200 levels, and `jsonschema` validating a recursive schema runs
 out of Python's default stack between 200 and 256 levels. 128 leaves room under both, so that a deep
 answer gets one clear error instead of a `RecursionError` or a message about recursion limits.
-The text is counted before it is read (`check_depth`), and the value read from it too
-(`check_value_depth`): the count of the text sees double-quoted strings only, the lenient reader
-also single and curly quotes, so a stray quote can hide brackets from the one and not the other.
+The text is counted before it is read (`check_depth`); the lenient reader stops at the first level
+too deep while it reads (the count of the text sees double-quoted strings only, the lenient reader
+also single and curly quotes, so a stray quote can hide brackets from the one and not the other);
+and what the C decoder read in one go is counted after (`check_value_depth`). Each stops at the first
+level too deep: time and memory stay linear in the text, whatever it holds.
 
 **Size.** Error details repeat values from the answer; values longer than `VALUE_LIMIT` characters
 are shown shortened, with their length, and so are long paths and messages: the text of an error
@@ -47,26 +49,34 @@ _HEAD: Final = 48  # characters of a shortened value kept (ErrorDetail shows 80 
 # a quote, so that the scan stays linear whatever the quotes and backslashes
 _STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
+_NO_STOP: Final = 1 << 62
 
 
-def nesting_depth(text: str) -> int:
-    """How deep the brackets of `text` nest outside double-quoted strings (a stray closer counts as none)."""
+def nesting_depth(text: str, limit: int | None = None) -> int:
+    """How deep the brackets of `text` nest outside double-quoted strings (a stray closer counts as none);
+    with `limit`, the count stops at the first level deeper than it (and returns that level)."""
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    stop = _NO_STOP if limit is None else limit
     depth = deepest = 0
     for c in brackets:
         if c == "[" or c == "{":
             depth += 1
             if depth > deepest:
                 deepest = depth
+                if depth > stop:
+                    break
         elif depth:
             depth -= 1
     return deepest
 
 
-def too_deep(depth: int | None = None, raw: str | None = None) -> OutputInvalidError:
-    """The error for an answer nested deeper than `MAX_DEPTH` (`depth` levels, when known)."""
-    levels = f"{depth} levels" if depth is not None else "too many levels"
-    detail = ErrorDetail("$", f"{levels} of nested arrays and objects; at most {MAX_DEPTH} are read", kind="depth")
+def too_deep(depth: int | None = None, raw: str | None = None, *, at: int | None = None) -> OutputInvalidError:
+    """The error for an answer nested deeper than `MAX_DEPTH` (`depth` levels, when known; `at`: the
+    character where reading stopped, one level too deep)."""
+    levels = f"{depth} levels" if depth is not None else f"more than {MAX_DEPTH} levels"
+    where = f" (reading stopped at character {at})" if at is not None else ""
+    message = f"{levels} of nested arrays and objects{where}; at most {MAX_DEPTH} are read"
+    detail = ErrorDetail("$", message, kind="depth")
     return OutputInvalidError(f"the answer is nested deeper than {MAX_DEPTH} levels", [detail], raw=raw)
 
 
@@ -74,32 +84,29 @@ def check_depth(text: str, raw: str | None = None) -> None:
     """Raise `OutputInvalidError` when `text` nests deeper than `MAX_DEPTH`; `raw` goes into the error.
 
     Costs two counts of the text when it has at most `MAX_DEPTH` opening brackets (the usual case),
-    one linear scan otherwise.
+    one linear scan otherwise, which stops at the first level too deep.
     """
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
-    depth = nesting_depth(text)
-    if depth > MAX_DEPTH:
-        raise too_deep(depth, raw)
+    if nesting_depth(text, MAX_DEPTH) > MAX_DEPTH:
+        raise too_deep(raw=raw)
 
 
 def check_value_depth(value: Any, text: str) -> None:
     """Raise `OutputInvalidError` when `value`, read from `text`, nests deeper than `MAX_DEPTH`.
 
     Free when `text` has at most `MAX_DEPTH` opening brackets (the usual case); else one walk of the
-    value's arrays and objects, without recursion.
+    value's arrays and objects, without recursion, which stops at the first level too deep.
     """
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
-    deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            raise too_deep(raw=text)
         children = node.values() if isinstance(node, dict) else node
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    if deepest > MAX_DEPTH:
-        raise too_deep(deepest, text)
 
 
 class Shortened(str):

@@ -170,12 +170,44 @@ def _fences(text: str) -> list[_Fence]:
             return fences
         marker, info = opening.group(1), opening.group(2)
         label = f"{marker[:3]}{info} fence"
-        closing = _FENCE_CLOSE[marker[0]].search(text, opening.end())
+        closing = _closing_fence(text, _FENCE_CLOSE[marker[0]], opening.end())
         if closing is None:
             fences.append(_Fence(opening.start(), opening.end(), len(text), len(text), label, False))
             return fences
         fences.append(_Fence(opening.start(), opening.end(), closing.start(), closing.end(), label, True))
         pos = closing.end()
+
+
+_IN_STRING: Final = re.compile(r'(?:[^"\\]|\\.)*"', re.DOTALL)  # the rest of a string, to its closing quote
+
+
+def _closing_fence(text: str, closer: re.Pattern[str], start: int) -> re.Match[str] | None:
+    """The first fence closing at the end of a line after `start` that is not inside a double-quoted
+    string (a value such as "```\nprint(1)\n```" with raw newlines holds lines that look like fences);
+    when every one is inside a string (one that never closes: a cut answer), the first one."""
+    first: re.Match[str] | None = None
+    pos, inside = start, False
+    for found in closer.finditer(text, start):
+        if first is None:
+            first = found
+            before = text[start : found.start()]
+            if "\\\\" not in before and (before.count('"') - before.count('\\"')) % 2 == 0:
+                return found  # an even count of quotes before it, none doubtful: outside every string
+        while pos < found.start():  # the quotes up to the fence: where are we?
+            if inside:
+                rest = _IN_STRING.match(text, pos, found.start())
+                if rest is None:
+                    break
+                pos, inside = rest.end(), False
+            else:
+                quote = text.find('"', pos, found.start())
+                if quote < 0:
+                    break
+                pos, inside = quote + 1, True
+        pos = max(pos, found.start())
+        if not inside:
+            return found
+    return first
 
 
 def _bounds(text: str, lo: int, hi: int) -> tuple[int, int]:
@@ -189,9 +221,10 @@ def _bounds(text: str, lo: int, hi: int) -> tuple[int, int]:
     return first.start(), last
 
 
-def _parse_at(text: str, start: int, floor: int) -> Parsed | LenientParseError | None:
+def _parse_at(text: str, start: int, floor: int, *, strict: bool = True) -> Parsed | LenientParseError | None:
     """The value starting at bracket `start`, taking in a wrapper call `name(` just before it; the
-    error when it cannot be read, None when the bracket does not open JSON (a brace in prose)."""
+    error when it cannot be read, None when the bracket does not open JSON (a brace in prose).
+    `strict=False`: the value at `start` is known not to be strict JSON."""
     if text[start] == "{" and _OBJECT_OPENING.match(text, start) is None:
         return None
     call = _CALL_BEFORE.search(text, max(floor, start - 80), start)
@@ -204,7 +237,7 @@ def _parse_at(text: str, start: int, floor: int) -> Parsed | LenientParseError |
             if parsed.end > start:
                 return parsed
     try:
-        return parse_lenient(text, start)
+        return parse_lenient(text, start, strict_first=strict)
     except LenientParseError as exc:
         return exc
 
@@ -243,9 +276,10 @@ def _extent(text: str, start: int, hi: int, failed_at: int) -> tuple[int, bool]:
 _Failure = tuple[int, int, bool, int, str]  # start, end, balanced, where reading failed, why
 
 
-def _scan(text: str, lo: int, hi: int, budget: int) -> tuple[list[Parsed], list[_Failure]]:
+def _scan(text: str, lo: int, hi: int, budget: int, not_strict: int = -1) -> tuple[list[Parsed], list[_Failure]]:
     """The JSON values in `text[lo:hi]`, in order, at most `budget`, and the bracketed values that cannot
-    be read (not those inside another); spans and places are in `text`."""
+    be read (not those inside another); spans and places are in `text`. The value at `not_strict` (in
+    `text`) is known not to be strict JSON."""
     sub = text if lo == 0 and hi == len(text) else text[lo:hi]
     first, last = _bounds(sub, 0, len(sub))
     if first >= last:
@@ -267,7 +301,7 @@ def _scan(text: str, lo: int, hi: int, budget: int) -> tuple[list[Parsed], list[
         if match is None:
             break
         at = match.start()
-        parsed = _parse_at(sub, at, pos)
+        parsed = _parse_at(sub, at, pos, strict=at + lo != not_strict)
         if isinstance(parsed, LenientParseError):
             if not failed or at >= failed[-1][1]:  # one inside a value already failed fails with it
                 failed.append((at, *_extent(sub, at, last, parsed.pos), parsed.pos, parsed.msg))
@@ -313,17 +347,18 @@ def _candidate(parsed: Parsed, start: int, end: int, located: list[Repair]) -> C
     return Candidate(parsed.value, start, end, [*located, *parsed.repairs], parsed.complete)
 
 
-def _whole_valid(text: str) -> Candidate | None:
-    """The candidate when the whole text, give or take surrounding whitespace, is valid JSON."""
+def _whole_valid(text: str) -> Candidate | int:
+    """The candidate when the whole text, give or take surrounding whitespace, is valid JSON; else where
+    its first value starts when that is not strict JSON (-1 when it is, or when there is none)."""
     first, last = _bounds(text, 0, len(text))
     if first >= last:
-        return None
+        return -1
     try:
         value, end = decode_strict(text, first)
     except (ValueError, RecursionError):
-        return None
+        return first
     if end != last:
-        return None
+        return -1
     return _candidate(Parsed(value, first, end, [], True), first, end, [])
 
 
@@ -369,7 +404,7 @@ def locate(text: str, *, limit: int = 16) -> Located:
     if limit <= 0:
         return Located([], [])
     whole = _whole_valid(text)
-    if whole is not None:
+    if isinstance(whole, Candidate):
         return Located([whole], [])
     remaining, reasoning, _unterminated, kept = _strip(text)
     offsets = _OffsetMap(kept)
@@ -382,8 +417,8 @@ def locate(text: str, *, limit: int = 16) -> Located:
         values, failures = _scan(remaining, fence.content_start, fence.content_end, limit - len(found))
         found += [(parsed, fence) for parsed in values]
         failed += failures
-    if not found:
-        values, failures = _scan(remaining, 0, len(remaining), limit)
+    if not found:  # where the whole text failed strict decoding, it is not tried again
+        values, failures = _scan(remaining, 0, len(remaining), limit, whole if remaining is text else -1)
         found = [(parsed, None) for parsed in values]
         failed += failures
     unreadable = [

@@ -34,6 +34,8 @@ class RepairKind(str, Enum):
     WRAPPER_CALL = "wrapper call"  # callback({...}), ObjectId("..."), NumberLong("...")
     NUMBER_FORMAT = "number format"  # +1, .5, 5., -2,000.00 (in an object) read as the numbers they spell
     TRIPLE_QUOTES = "triple quotes"  # """abc""" read as "abc"
+    DUPLICATE_KEY = "duplicate key"  # {"a": 1, "a": 1}: a key given twice with the same value, read once
+    UNESCAPED_QUOTE = "unescaped quote"  # "the words of "Gemini Dream"?": the one reading that fits the schema
     # schema-aligned repairs
     KEY_CASE = "key case"  # "Answer" -> "answer", camelCase/snake_case/spaces, aliases
     WRAPPED_LIST = "wrapped list"  # a bare array put into the object's only required field
@@ -48,6 +50,9 @@ class RepairKind(str, Enum):
     MAP_OBJECT = "map as object"  # {"a": 1} where the compiled map wants [{"key": "a", "value": 1}]
     TUPLE_LIST = "tuple as list"  # [1, "a"] where the compiled tuple wants {"item_0": 1, "item_1": "a"}
     INLINE_JSON = "inline json"  # an object where the schema wants it written as a JSON string
+    NUMBER_TEXT = "number text"  # 1.50 where the schema wants a string: its text as written, "1.50"
+    SINGLE_ITEM = "single item"  # ["TWO"] where one value is wanted: the one item
+    NAMED_LIST = "named list"  # {"tasks": [...]} where the list itself is wanted: the list
     # lossy repairs: only with allow_partial=True
     TRUNCATED = "truncated"  # a string, array or object cut off and closed
     INCOMPLETE_ITEM = "incomplete item"  # an incomplete trailing array item dropped
@@ -55,10 +60,14 @@ class RepairKind(str, Enum):
     MISSING_FIELD = "missing field"  # a required field absent, filled with null
     FRAGMENT = "fragment"  # a value inside a larger one that cannot be read: the rest of that one dropped
     SPLIT_VALUE = "split value"  # text glued to a closing quote read as one more item: the quote may be the string's
+    NON_FINITE = "non-finite number"  # NaN, Infinity, 1e999: no JSON number (nor a float), read as null
+    CONFLICTING_KEY = "conflicting key"  # {"a": 1, "a": 2}: a key given twice with two values, the last kept
 
 
 #: lossy kinds where the text as written cannot be read as one JSON value (not a cut-off answer)
-UNREADABLE_KINDS = frozenset({RepairKind.FRAGMENT, RepairKind.SPLIT_VALUE})
+UNREADABLE_KINDS = frozenset(
+    {RepairKind.FRAGMENT, RepairKind.SPLIT_VALUE, RepairKind.NON_FINITE, RepairKind.CONFLICTING_KEY}
+)
 #: every lossy kind: applied only with allow_partial=True
 LOSSY_KINDS = UNREADABLE_KINDS | {
     RepairKind.TRUNCATED,

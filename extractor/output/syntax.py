@@ -1,20 +1,29 @@
 """Lenient reading of one JSON value out of a model's answer, with a record of every repair made.
 
-Valid JSON is read by the standard library's C decoder and comes back exactly as `json.loads`
-returns it, with no repair. Anything else goes through a lenient parser that accepts the
-usual slips of language models (trailing commas, comments, single or curly quotes, unquoted
-keys and strings, Python and JavaScript literals, wrapper calls, cut-off text) and records
-each repair with the JSON path where it applied.
+Valid JSON is read by the standard library's C decoder and comes back as `json.loads` returns it,
+with no repair, but for its numbers: each keeps the text it was written as (`JsonNumber`), for a
+schema that wants that text as a string (`plain` drops it). Anything else goes through a lenient
+parser that accepts the usual slips of language models (trailing commas, comments, single or curly
+quotes, unquoted keys and strings, Python and JavaScript literals, wrapper calls, cut-off text) and
+records each repair with the JSON path where it applied.
+
+What JSON does not allow, and `json.loads` takes, is no valid JSON here: NaN, Infinity and numbers
+too large for a float (`1e999`) are read as null with a lossy repair (NON_FINITE); a key given twice
+is read once with a repair when both values are the same (DUPLICATE_KEY), else with a lossy one
+(CONFLICTING_KEY: which one was meant is a guess). Reading stops at the first level of nesting deeper
+than `limits.MAX_DEPTH` (`OutputInvalidError`), in time and memory linear in the text.
 
 Where the text can be read two ways, it is not guessed at: a number with separators in a list
 (`[-2,000.00]`: one number or two items?) or an ambiguous one in an object (`"a": 1,234`) is
 refused; text glued to a closing quote (`"somet"string"`) is read as one more item only as a lossy
-repair (SPLIT_VALUE), since the quote may belong inside the string.
+repair (SPLIT_VALUE), since the quote may belong inside the string (`read` reads it there when
+that is the one reading that fits the schema, see `quotes`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,10 +31,21 @@ from json import decoder as _json_decoder
 from typing import Any, Final
 
 from .._jsonpath import join_path
+from .limits import MAX_DEPTH, too_deep
 from .numbers import ambiguity_message, read_number
 from .repairs import Repair, RepairKind
 
-__all__ = ["LenientParseError", "Parsed", "decode_strict", "parse_lenient"]
+__all__ = [
+    "BARE_QUOTED",
+    "JsonInteger",
+    "JsonNumber",
+    "LenientParseError",
+    "Parsed",
+    "decode_strict",
+    "loads_strict",
+    "parse_lenient",
+    "plain",
+]
 
 
 @dataclass
@@ -48,26 +68,124 @@ class LenientParseError(ValueError):
         self.pos = pos
 
 
-class _NonFinite(ValueError):
-    """NaN or Infinity met by the strict decoder; the lenient parser reads and records them."""
+class _NotStrict(ValueError):
+    """Valid-looking JSON the strict decoder leaves to the lenient parser: NaN, Infinity, a number too
+    large for a float, an object that gives a key twice. The lenient parser reads and records them."""
+
+
+class JsonNumber(float):
+    """A number read from an answer, with the text it was written as (`1.50`, `1e3`, `-0`): where the
+    schema wants a string, that text is the string. `plain` turns it back into a float."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str, value: float | None = None) -> JsonNumber:
+        number = super().__new__(cls, float(text) if value is None else value)
+        number.text = text
+        return number
+
+
+class JsonInteger(int):
+    """An integer written in a way its value does not show (`-0`, `+1`), with that text; see `JsonNumber`."""
+
+    text: str
 
 
 def _reject_constant(name: str) -> Any:
-    raise _NonFinite(name)
+    raise _NotStrict(f"{name} is no JSON number")
 
 
-_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # "1e999": too large for a float
+        raise _NotStrict(f"{text} is too large for a JSON number")
+    return number
+
+
+_new_float: Final = float.__new__
+
+
+def _float(text: str) -> float:
+    number = _new_float(JsonNumber, text)
+    if not math.isfinite(number):  # "1e999": too large for a float
+        raise _NotStrict(f"{text} is too large for a JSON number")
+    number.text = text
+    return number
+
+
+def _int(text: str) -> int:
+    if text != "-0":
+        return int(text)
+    number = JsonInteger(0)
+    number.text = text
+    return number
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or _add(seen, k))
+        raise _NotStrict(f"the key {twice!r} is given twice in one object")
+    return found
+
+
+def _add(seen: set[str], key: str) -> bool:
+    seen.add(key)
+    return False
+
+
+#: strict JSON for the reader: numbers keep their text, what JSON does not allow is left to the lenient parser
+_DECODER: Final = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_float, parse_int=_int, object_pairs_hook=_pairs
+)
+#: strict JSON as plain Python values, for readers that take valid answers only
+_PLAIN_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite, object_pairs_hook=_pairs)
 # the C string scanner behind json.loads (not in the type stubs)
 _scanstring: Final[Callable[[str, int, bool], tuple[str, int]]] = _json_decoder.scanstring  # type: ignore[attr-defined]
 
 
 def decode_strict(text: str, pos: int = 0) -> tuple[Any, int]:
-    """The valid JSON value starting exactly at `pos` and the index just after it (NaN and Infinity refused).
-
-    Raises ValueError when there is none, RecursionError when it is nested too deep for the C decoder.
-    """
+    """The valid JSON value starting exactly at `pos` and the index just after it. NaN, Infinity, numbers
+    too large for a float and objects giving a key twice are refused (ValueError), and so is one nested
+    too deep for the C decoder (RecursionError). Numbers keep their text (`JsonNumber`)."""
     value, end = _DECODER.raw_decode(text, pos)
     return value, end
+
+
+def loads_strict(text: str) -> Any:
+    """The JSON value `text` holds, as `json.loads` reads it but refusing (ValueError, saying why) what
+    JSON does not allow and `json.loads` takes: NaN, Infinity, numbers too large for a float, a key given
+    twice in one object. RecursionError when it is nested too deep for the C decoder."""
+    return _PLAIN_DECODER.decode(text)
+
+
+def plain(value: Any) -> Any:
+    """`value` with every `JsonNumber` and `JsonInteger` in it turned back into a float or int (in place
+    for the lists and objects in it), so that nothing of the reader's own leaves it."""
+    if type(value) is JsonNumber:
+        return float(value)
+    if type(value) is JsonInteger:
+        return int(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            items: Any = node.items()
+        elif type(node) is list:
+            items = enumerate(node)
+        else:
+            continue
+        for key, item in list(items):
+            kind = type(item)
+            if kind is JsonNumber:
+                node[key] = float(item)
+            elif kind is JsonInteger:
+                node[key] = int(item)
+            elif kind is dict or kind is list:
+                stack.append(item)
+    return value
 
 
 # --- tokens ---------------------------------------------------------------------------------------
@@ -106,6 +224,7 @@ _APOSTROPHES: Final = frozenset("'\u2019")
 _CHUNKS: Final = {q: re.compile(f"[^{re.escape(q)}\\\\\\x00-\\x1f]*") for q in set(_CLOSERS.values())}
 _ESCAPES: Final = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
+_NON_FINITE_NOTE: Final = "{} is no JSON number: write a number, or null"
 _LITERALS: Final[dict[str, tuple[Any, RepairKind | None, str]]] = {
     "true": (True, None, ""),
     "false": (False, None, ""),
@@ -114,10 +233,10 @@ _LITERALS: Final[dict[str, tuple[Any, RepairKind | None, str]]] = {
     "False": (False, RepairKind.PYTHON_LITERAL, "False read as false"),
     "None": (None, RepairKind.PYTHON_LITERAL, "None read as null"),
     "undefined": (None, RepairKind.JS_LITERAL, "undefined read as null"),
-    "NaN": (None, RepairKind.JS_LITERAL, "NaN read as null"),
-    "Infinity": (None, RepairKind.JS_LITERAL, "Infinity read as null"),
-    "+Infinity": (None, RepairKind.JS_LITERAL, "+Infinity read as null"),
-    "-Infinity": (None, RepairKind.JS_LITERAL, "-Infinity read as null"),
+    "NaN": (None, RepairKind.NON_FINITE, _NON_FINITE_NOTE.format("NaN")),
+    "Infinity": (None, RepairKind.NON_FINITE, _NON_FINITE_NOTE.format("Infinity")),
+    "+Infinity": (None, RepairKind.NON_FINITE, _NON_FINITE_NOTE.format("+Infinity")),
+    "-Infinity": (None, RepairKind.NON_FINITE, _NON_FINITE_NOTE.format("-Infinity")),
 }
 
 _NOT_A_VALUE: Final = frozenset(",:]})")
@@ -315,6 +434,13 @@ class _Parser:
             self._fast_off = _NO_LIMIT
         self._deliver(frame.value if frame.kind != _CALL_FRAME or frame.has_value else _DROPPED)
 
+    def _open(self, frame: _Frame, pos: int) -> None:
+        """Open the object, array or call at `pos`; one more level than `MAX_DEPTH` stops the reading."""
+        if len(self._stack) >= MAX_DEPTH:
+            raise too_deep(at=pos)
+        self._stack.append(frame)
+        self._pos = pos + 1
+
     def _deliver(self, value: Any) -> None:
         stack = self._stack
         if not stack:
@@ -329,11 +455,26 @@ class _Parser:
                 frame.value.append(value)
         elif frame.kind == _OBJ:
             if value is not _DROPPED:
-                frame.value[frame.key] = value
+                key, held = str(frame.key), frame.value
+                if key in held:
+                    self._twice(held, key, value)
+                else:
+                    held[key] = value
             frame.key = None
         elif value is not _DROPPED:
             frame.value = value
             frame.has_value = True
+
+    def _twice(self, held: dict[str, Any], key: str, value: Any) -> None:
+        """A key the object already holds: one repair when the values are the same, else a conflict (lossy:
+        which one the model meant is a guess; the last is kept, as JSON readers do)."""
+        path = self._path(key)
+        if _same(held[key], value):
+            self._record(RepairKind.DUPLICATE_KEY, path, "given twice with the same value")
+            return
+        first, last = _shown(held[key]), _shown(value)
+        self._record(RepairKind.CONFLICTING_KEY, path, f"given twice, as {first} and as {last}")
+        held[key] = value
 
     def _finish_at_end(self) -> None:
         """The text ended inside the value: drop what is incomplete, close what is open."""
@@ -387,11 +528,7 @@ class _Parser:
                     self._pos = end
                     self._deliver(value)
                     return
-            self._pos = pos + 1
-            if c == "{":
-                self._stack.append(_Frame(_OBJ, part, {}))
-            else:
-                self._stack.append(_Frame(_ARR, part, []))
+            self._open(_Frame(_OBJ, part, {}) if c == "{" else _Frame(_ARR, part, []), pos)
             return
         if c in _CLOSERS:
             if text.startswith(_TRIPLE, pos):
@@ -453,7 +590,7 @@ class _Parser:
         if call is not None:
             name = call.group(1)
             self._record(RepairKind.WRAPPER_CALL, self._path(part), f"{name}(...) unwrapped")
-            self._stack.append(_Frame(_CALL_FRAME, part, None, name))
+            self._open(_Frame(_CALL_FRAME, part, None, name), pos)
             self._pos = call.end()
             return
         if top or self._stack[-1].kind == _CALL_FRAME:
@@ -465,7 +602,8 @@ class _Parser:
         value = raw.strip()
         if not value:  # only unusual spaces: no value at all
             raise LenientParseError("expected a value", pos)
-        self._record(RepairKind.UNQUOTED_STRING, self._path(part), "bare text read as a string")
+        note = BARE_QUOTED if '"' in value else "bare text read as a string"
+        self._record(RepairKind.UNQUOTED_STRING, self._path(part), note)
         self._pos = pos + len(raw)
         self._deliver(value)
 
@@ -508,10 +646,21 @@ class _Parser:
     def _number(self, token: str, part: str | int | None) -> None:
         if _ODD_NUMBER.search(token):
             self._record(RepairKind.NUMBER_FORMAT, self._path(part), f"{token} read as a number")
+        value: int | float
         try:
-            value: int | float = float(token) if "." in token or "e" in token or "E" in token else int(token)
+            if "." in token or "e" in token or "E" in token:
+                value = JsonNumber(token, float(token.lstrip("+")))
+            else:
+                value = int(token)
         except ValueError as exc:  # more digits than Python converts
             raise LenientParseError(str(exc), self._pos) from None
+        if not math.isfinite(value):
+            self._record(RepairKind.NON_FINITE, self._path(part), _NON_FINITE_NOTE.format(token))
+            self._deliver(None)
+            return
+        if type(value) is int and str(value) != token:  # "-0", "+1"
+            value = JsonInteger(value)
+            value.text = token
         self._deliver(value)
 
     def _incomplete(self, part: str | int | None, detail: str) -> None:
@@ -709,18 +858,41 @@ class _Parser:
         self._repairs.append(Repair(kind, path, detail))
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Whether two JSON values are the same: numbers by value (`1` and `1.0`), never a boolean as a number."""
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and bool(a == b)
+
+
+def _shown(value: Any) -> str:
+    """A value as a short JSON text, for a repair's note."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: the note of a bare text holding a double quote: the quoting around it is broken (`output.quotes`)
+BARE_QUOTED: Final = "bare text holding a quote read as a string"
 _SPLIT_NOTE: Final = "text glued to a closing quote read as one more item; the quote may belong inside the string"
 
 
-def parse_lenient(text: str, pos: int = 0) -> Parsed:
+def parse_lenient(text: str, pos: int = 0, *, strict_first: bool = True) -> Parsed:
     """Read the JSON value at `pos` (after whitespace and comments), repairing what models get wrong.
 
-    Valid JSON comes back exactly as `json.loads` reads it, with no repair. Otherwise every repair
-    is listed with its JSON path; `complete` is False when the text ended inside the value, which is
-    then closed as far as it went. Raises LenientParseError when no value can be read at `pos`.
+    Valid JSON comes back as `json.loads` reads it (numbers as `JsonNumber`), with no repair. Otherwise
+    every repair is listed with its JSON path; `complete` is False when the text ended inside the value,
+    which is then closed as far as it went. Raises LenientParseError when no value can be read at `pos`,
+    `OutputInvalidError` when it nests deeper than `limits.MAX_DEPTH`. `strict_first=False`: the caller
+    knows the value at `pos` is not strict JSON (the C decoder is not tried on it as a whole).
     """
     start = _run_end(_WS, text, pos)
-    if _STRICT_START.match(text, start):
+    if strict_first and _STRICT_START.match(text, start):
         try:
             value, end = _DECODER.raw_decode(text, start)
         except (ValueError, RecursionError):

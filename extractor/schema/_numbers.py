@@ -33,8 +33,9 @@ from ..output.limits import MAX_DEPTH
 from ..output.numbers import ambiguity_message, read_bool, read_number
 from ..output.repairs import Repair, RepairKind
 from ._refs import RefResolver, UnresolvableRef
+from .compile import STRICT_MARK
 
-__all__ = ["ALL_KINDS", "MARK", "NumberView", "ScalarStrings", "StringFix"]
+__all__ = ["ALL_KINDS", "MARK", "NumberView", "ScalarStrings", "StrictMarks", "StringFix", "unmark"]
 
 #: the key marking, in a pydantic type's JSON Schema, the nodes pydantic validates as int, float, Decimal, bool
 MARK: Final = "x-extractor-scalar"
@@ -61,10 +62,53 @@ _PYDANTIC_TYPE: Final = {
 _JSON_TYPE_NAME: Final = {"integer": "integer", "number": "number", "decimal": "number", "boolean": "boolean"}
 
 
-class NumberView(GenerateJsonSchema):
+class StrictMarks(GenerateJsonSchema):
+    """A pydantic type's JSON Schema (validation mode) with `STRICT_MARK` on every scalar pydantic
+    validates strictly: `strict=True` on the field or type (`StrictInt`, `Field(strict=True)`), or in
+    the config of the model, dataclass or TypedDict holding it (unless the field says `strict=False`)."""
+
+    def generate_inner(self, schema: Any) -> JsonSchemaValue:
+        """The JSON Schema of core schema `schema`, marked when it is a strict scalar."""
+        configs: list[bool] = self.__dict__.setdefault("_strict_configs", [])
+        kind = schema.get("type")
+        if kind in _CONFIGURED:
+            config = schema.get("config")
+            configs.append(bool(isinstance(config, Mapping) and config.get("strict")))
+            try:
+                return super().generate_inner(schema)
+            finally:
+                configs.pop()
+        out = super().generate_inner(schema)
+        if kind in _STRICT_SCALARS and "$ref" not in out:
+            own = schema.get("strict")
+            if own is True or (own is None and configs and configs[-1]):
+                out = {**out, STRICT_MARK: True}
+        return out
+
+
+#: core schemas whose config may make their fields strict, and the scalars strictness applies to
+_CONFIGURED: Final = frozenset({"model", "dataclass", "typed-dict"})
+_STRICT_SCALARS: Final = frozenset({"int", "float", "decimal", "bool", "str", "literal", "enum"})
+
+
+def unmark(schema: Any) -> Any:
+    """`schema` (a JSON Schema from `StrictMarks`) without its marks, changed in place."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            node.pop(STRICT_MARK, None)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return schema
+
+
+class NumberView(StrictMarks):
     """A pydantic type's JSON Schema (validation mode) with `MARK` on every int, float, Decimal and bool,
     a `Decimal` shown as the number it is, and nothing below a validator of the user's own (before,
-    wrap, plain): what such a validator accepts is not for the library to read."""
+    wrap, plain): what such a validator accepts is not for the library to read. Strict scalars also
+    carry `STRICT_MARK`: a string there is never converted, only refused when it is ambiguous."""
 
     def int_schema(self, schema: core_schema.IntSchema) -> JsonSchemaValue:
         """An integer, marked."""
@@ -268,6 +312,17 @@ class ScalarStrings:
                 found |= self._string_kinds(branch, hops + 1)
         return frozenset(found)
 
+    def _strict_at(self, node: Mapping[str, Any], hops: int) -> bool:
+        """Whether a scalar that `_string_kinds` finds at `node` is one pydantic validates strictly."""
+        if node.get(STRICT_MARK) is True:
+            return True
+        if hops > _MAX_HOPS or node.get(MARK) in ALL_KINDS:
+            return False
+        target = self._target(node)
+        subs = [target] if isinstance(target, dict) else []
+        subs += [b for key in ("allOf", "anyOf", "oneOf") for b in node.get(key) or () if isinstance(b, dict)]
+        return any(self._strict_at(sub, hops + 1) for sub in subs)
+
     def _takes_string(self, node: Mapping[str, Any], hops: int) -> bool:
         """Whether a string may be valid as it is at `node` (True when unsure)."""
         if hops > _MAX_HOPS:
@@ -355,7 +410,11 @@ class ScalarStrings:
             return value
         if type(value) is str:
             kinds = self._string_kinds(node, 0)
-            return self._string(run, value, kinds, loc) if kinds else value
+            if not kinds:
+                return value
+            if self._strict_at(node, 0):  # the user's strict type judges the string as it is
+                return self._ambiguous(run, value, kinds, loc)
+            return self._string(run, value, kinds, loc)
         if type(value) is dict:
             value = self._object(run, value, node, loc, steps)
         elif type(value) is list:
@@ -449,6 +508,15 @@ class ScalarStrings:
             return reading.text  # exact: pydantic reads every digit of a decimal from its text
         run.repairs.append(Repair(RepairKind.NUMBER_STRING, path, f"{raw!r} -> {number!r}"))
         return number
+
+    def _ambiguous(self, run: _Run, raw: str, kinds: frozenset[str], loc: tuple[str | int, ...]) -> str:
+        """`raw` where a strict scalar of `kinds` is wanted: never converted, refused when it is ambiguous
+        (the validator may read it as one of the two numbers it can be)."""
+        reading = read_number(raw)
+        if reading.ambiguous and kinds & _NUMERIC:
+            kind = "decimal" if "decimal" in kinds else "number" if "number" in kinds else "integer"
+            return self._problem(run, raw, loc, ambiguity_message(raw, reading), kind)
+        return raw
 
     def _refuse(self, run: _Run, raw: str, kind: str, loc: tuple[str | int, ...], *, parsing: bool) -> str:
         """A string that is not (`parsing`) or may not be taken as a value of `kind`: refused as the

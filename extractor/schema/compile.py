@@ -34,7 +34,7 @@ from .codec import (
 )
 from .dialects import Dialect
 
-__all__ = ["UNTYPED_NOTE", "UNTYPED_OBJECT_NOTE", "CompiledParts", "compile_json_schema"]
+__all__ = ["STRICT_MARK", "UNTYPED_NOTE", "UNTYPED_OBJECT_NOTE", "CompiledParts", "compile_json_schema"]
 
 #: keywords that carry no constraint on the instance; dropped from compiled nodes
 _ANNOTATIONS = frozenset(
@@ -65,6 +65,9 @@ _STRING_HINTS = ("minLength", "maxLength", "pattern", "format")
 _NUMBER_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 _JSON_TYPES = ("object", "array", "string", "integer", "number", "boolean", "null")
 
+#: marks a scalar node of a source schema whose value the user wants exactly as typed (pydantic's strict
+#: mode): the compiled node takes no repair that changes a value's type (`CompiledParts.strict_nodes`)
+STRICT_MARK = "x-extractor-strict"
 #: descriptions of untyped nodes (compiled as JSON-encoded strings); `sample` reads them too
 UNTYPED_NOTE = "Any JSON value, written as a JSON-encoded string."
 UNTYPED_OBJECT_NOTE = "A JSON object, written as a JSON-encoded string."
@@ -89,6 +92,8 @@ class CompiledParts:
     notes: list[str] = field(default_factory=list)
     #: the one property of the object a non-object root is wrapped in (when `wrapped`)
     wrapper_key: str = "value"
+    #: the compiled scalar nodes (objects of `schema`) whose source was marked strict (`STRICT_MARK`)
+    strict_nodes: tuple[dict[str, Any], ...] = ()
 
 
 #: keywords that constrain an object without changing its shape
@@ -280,6 +285,65 @@ def _tag_name(schema: dict[str, Any]) -> str | None:
     return name if isinstance(name, str) and ("oneOf" in schema or "anyOf" in schema) else None
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _fixed_values(schema: Any, resolver: RefResolver) -> frozenset[Any] | None:
+    """The values a property schema allows when it lists them (`const`, `enum` of strings or numbers)."""
+    for _ in range(8):
+        if not (isinstance(schema, dict) and isinstance(schema.get("$ref"), str)):
+            break
+        try:
+            schema = resolver.resolve(schema["$ref"])[1]
+        except UnresolvableRef:
+            return None
+    if not isinstance(schema, dict):
+        return None
+    values = [schema["const"]] if "const" in schema else schema.get("enum")
+    if not isinstance(values, list) or not values:
+        return None
+    if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values):
+        return None
+    return frozenset(values)
+
+
+def _union_tags(schema: dict[str, Any], resolver: RefResolver) -> set[str]:
+    """The properties that tell the object branches of a union apart: OpenAPI's `discriminator`, and
+    those whose values each object branch lists (`const`, `enum`) with no value in two branches and a
+    default in each (a pydantic `Literal` tag with its default, whatever picks the branch: a callable
+    discriminator, the smart union). Such a tag is required in the compiled schema: a null ("use the
+    default") would leave the branch to guess, and the model loses nothing writing the value."""
+    tags: set[str] = set()
+    named = _tag_name(schema)
+    if named is not None:
+        tags.add(named)
+    branches: list[dict[str, Any]] = []
+    for branch in [*_list(schema.get("anyOf")), *_list(schema.get("oneOf"))]:
+        target = branch
+        if isinstance(branch, dict) and isinstance(branch.get("$ref"), str):
+            try:
+                target = resolver.resolve(branch["$ref"])[1]
+            except UnresolvableRef:
+                continue
+        if not isinstance(target, dict):
+            continue
+        props: dict[str, Any] = {}
+        for part in [target, *(p for p in _list(target.get("allOf")) if isinstance(p, dict))]:
+            props.update(_dict(part.get("properties")))
+        if props:
+            branches.append(props)
+    if len(branches) < 2:
+        return tags
+    for name in set.intersection(*(set(props) for props in branches)):
+        if not all(isinstance(props[name], dict) and "default" in props[name] for props in branches):
+            continue  # without a default a value is there, or absent as the source allows it
+        fixed = [v for v in (_fixed_values(props[name], resolver) for props in branches) if v is not None]
+        if len(fixed) == len(branches) and sum(len(v) for v in fixed) == len(frozenset().union(*fixed)):
+            tags.add(name)  # every branch lists its values, and no value is in two branches
+    return tags
+
+
 def _require_tag(schema: Any, tag: str) -> Any:
     """Branch `schema` of a discriminated union with its tag property required, when it has one: the
     tag picks the branch (pydantic refuses a branch without it, "Unable to extract tag"), so it is
@@ -308,10 +372,10 @@ def _tagged_refs(root: Any, resolver: RefResolver) -> dict[str, frozenset[str]]:
             continue
         if not isinstance(node, dict):
             continue
-        tag = _tag_name(node)
-        if tag is not None:
+        tags = _union_tags(node, resolver)
+        if tags:
             mapping = _dict(_dict(node.get("discriminator")).get("mapping"))
-            branches = [*node.get("oneOf", ()), *node.get("anyOf", ()), *({"$ref": r} for r in mapping.values())]
+            branches = [*_list(node.get("oneOf")), *_list(node.get("anyOf")), *({"$ref": r} for r in mapping.values())]
             for branch in branches:
                 ref = branch.get("$ref") if isinstance(branch, dict) else None
                 if not isinstance(ref, str):
@@ -320,7 +384,7 @@ def _tagged_refs(root: Any, resolver: RefResolver) -> dict[str, frozenset[str]]:
                     canon, _ = resolver.resolve(ref)
                 except UnresolvableRef:
                     continue
-                found.setdefault(canon, set()).add(tag)
+                found.setdefault(canon, set()).update(tags)
         stack.extend((sub, depth + 1) for key, sub in node.items() if key not in ("enum", "const", "default"))
     return {canon: frozenset(tags) for canon, tags in found.items()}
 
@@ -337,6 +401,8 @@ class _Walker:
         self.codecs: dict[str, Codec] = {}
         self.reasons: list[str] = []
         self.notes: list[str] = []
+        #: the compiled scalar nodes marked strict in the source (`STRICT_MARK`), by id
+        self.strict: dict[int, dict[str, Any]] = {}
         self._names: dict[str, str] = {}
         self._stack: list[str] = []
         self._never_defs: set[str] = set()
@@ -472,8 +538,8 @@ class _Walker:
         alternatives: list[Any]
         if len(lists) == 1:
             alternatives = list(lists[0])
-            tag = _tag_name(schema)
-            if tag is not None:  # branches given inline (those behind a `$ref` are tagged by `_resolve`)
+            for tag in sorted(_union_tags(schema, self.resolver)):
+                # branches given inline (those behind a `$ref` are tagged by `_resolve`)
                 alternatives = [_require_tag(alt, tag) for alt in alternatives]
         else:  # both anyOf and oneOf: every pair of branches must hold
             alternatives = [{"allOf": list(combo)} for combo in islice(product(*lists), _MAX_ALTERNATIVES)]
@@ -503,9 +569,9 @@ class _Walker:
                     flat.append((o, c))
         if len(flat) == 1:
             out, codec = flat[0]
-            return _add_description(dict(out), source, []), codec
+            return self._carry(out, _add_description(dict(out), source, [])), codec
         node = _add_description({"anyOf": [o for o, _ in flat]}, source, [])
-        node["anyOf"] = [_without_repeats(o, node) for o in node["anyOf"]]
+        node["anyOf"] = [self._carry(o, _without_repeats(o, node)) for o in node["anyOf"]]
         if all(c is IDENTITY for _, c in flat):
             return node, IDENTITY
         return node, UnionCodec(flat, self.defs)
@@ -555,7 +621,7 @@ class _Walker:
                 node = self.dialect.const(values[0], json_type)
             else:
                 node = {"type": json_type, "enum": values}
-            return self._finish(node, schema, json_type), IDENTITY
+            return self._strictly(schema, self._finish(node, schema, json_type)), IDENTITY
         node = {"type": json_type}
         for key in _TYPE_KEYWORDS.get(json_type, ()):
             if key in schema:
@@ -565,7 +631,19 @@ class _Walker:
                 if key == "pattern" and isinstance(value, str) and self.dialect.regex_problems(value):
                     continue  # an engine without lookarounds, backreferences...: described, checked afterwards
                 node[key] = value
-        return self._finish(node, schema, json_type), IDENTITY
+        return self._strictly(schema, self._finish(node, schema, json_type)), IDENTITY
+
+    def _strictly(self, source: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+        """`node`, noted as strict when its `source` is marked so (`STRICT_MARK`)."""
+        if source.get(STRICT_MARK) is True:
+            self.strict[id(node)] = node
+        return node
+
+    def _carry(self, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+        """`new`, a copy of compiled `old`, noted as strict when `old` is."""
+        if id(old) in self.strict:
+            self.strict[id(new)] = new
+        return new
 
     def _finish(self, node: dict[str, Any], schema: dict[str, Any], json_type: str) -> dict[str, Any]:
         """`node` with the keywords the dialect lacks moved into its description."""
@@ -827,7 +905,16 @@ def compile_json_schema(source: Any, dialect: Dialect) -> CompiledParts:
     identity = is_identity(codec, walker.codecs)
     except_nulls = is_identity(codec, walker.codecs, except_nulls=True)
     return CompiledParts(
-        node, codec, walker.codecs, wrapped, identity, except_nulls, reasons, walker.notes, wrapper_key=key
+        node,
+        codec,
+        walker.codecs,
+        wrapped,
+        identity,
+        except_nulls,
+        reasons,
+        walker.notes,
+        wrapper_key=key,
+        strict_nodes=tuple(walker.strict.values()),
     )
 
 

@@ -10,7 +10,7 @@ import typing
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, is_dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Any, Final, Generic, TypeVar, cast, overload
 
 import jsonschema
 import pydantic
@@ -22,13 +22,15 @@ from referencing.jsonschema import DRAFT202012
 from .._jsonpath import format_path
 from ..errors import ErrorDetail, OutputError, OutputInvalidError, SchemaCompileError
 from ..output.align import AlignHints
-from ..output.limits import cap_error, check_depth, too_deep
-from ..output.read import read_answer, read_partial
+from ..output.limits import MAX_DEPTH, cap_error, check_depth, too_deep
+from ..output.read import read_answer, settled
 from ..output.repairs import Repair, RepairKind
+from ..output.syntax import loads_strict
 from ._check import check_json_schema
-from ._numbers import ALL_KINDS, NumberView, ScalarStrings
+from ._fast import Members, fast_validator, keys_once, uncounted
+from ._numbers import ALL_KINDS, NumberView, ScalarStrings, StrictMarks, unmark
 from ._refs import RefResolver, UnresolvableRef
-from .codec import Codec
+from .codec import Codec, WrapCodec, is_identity
 from .compile import UNTYPED_NOTE, UNTYPED_OBJECT_NOTE, compile_json_schema
 from .dialects import Dialect, get_dialect
 
@@ -204,7 +206,7 @@ class CompiledSchema(Generic[T]):
         else:
             try:
                 self._adapter = pydantic.TypeAdapter(source)
-                original = self._adapter.json_schema(mode="validation")
+                original = self._adapter.json_schema(mode="validation", schema_generator=StrictMarks)
                 view = self._adapter.json_schema(mode="validation", schema_generator=NumberView)
             except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError, TypeError) as exc:
                 raise SchemaCompileError(f"cannot build a JSON Schema from {source!r}: {exc}") from exc
@@ -218,21 +220,46 @@ class CompiledSchema(Generic[T]):
         self._decimal_tuple = tuple(sorted(self._decimal_keys or ()))  # the same, to look up fast
         self.original_schema: Any = original
         parts = compile_json_schema(original, dialect)
+        if self._adapter is not None:
+            unmark(original)  # the marks told the compiler which scalars are strict; the schema shown has none
+        #: the compiled scalar nodes of strict fields: no repair changes the type of a value there
+        self._strict_nodes = parts.strict_nodes
+        strict_ids = frozenset(id(node) for node in parts.strict_nodes)
         self.json_schema: dict[str, Any] = parts.schema
         self.codec: Codec = parts.codec
         self.wrapped = parts.wrapped
         self.wrapper_key: str | None = parts.wrapper_key if parts.wrapped else None
         self.identity = parts.identity
+        #: the wrapper key of a wrapped root whose value is in the user's shape as it is (else None)
+        codec = parts.codec
+        inner_same = isinstance(codec, WrapCodec) and is_identity(codec.inner, parts.codecs)
+        self._unwrap: str | None = self.wrapper_key if inner_same else None
         # pydantic may read answers directly when the compiled shape is the user's but for nulls (in
         # strict mode, so that it takes no number or boolean written as a string; strict mode takes a
-        # decimal written as a string, so those are looked for first)
-        direct = parts.identity_except_nulls and self._decimal_keys is not None
-        self._direct = self._adapter if direct else None
+        # decimal written as a string, so those are looked for in the text first): see `_fast`
+        self._quick: pydantic_core.SchemaValidator | None = None
+        #: the members of a value `_quick` made, to count against the text's `:` (None: not countable)
+        self._members: Callable[[Any], int | None] = uncounted
+        if self._adapter is not None and parts.identity_except_nulls and self._decimal_keys is not None:
+            built = fast_validator(self._adapter.core_schema)
+            if built is not None:
+                self._quick, counted = built
+                if counted:
+                    self._members = Members().counter(source)
+        self._quick_strict = self._scalars is not None
+        self._decimal_text = _decimal_pattern(self._decimal_keys or frozenset())
+        #: no value `_quick` takes nests deeper than `limits.MAX_DEPTH`: its depth goes unchecked
+        self._shallow = self._quick is not None and _shallow(parts.schema)
         self.reasons: tuple[str, ...] = tuple(parts.reasons)
         self.notes: tuple[str, ...] = (*parts.notes, *validation_notes)
         self.strict = not parts.reasons
         self.name = _schema_name(source, original if isinstance(original, dict) else {})
-        self._hints = AlignHints(aliases=self.aliases, json_string=_is_json_string)
+        self._hints = AlignHints(
+            aliases=self.aliases,
+            json_string=_is_json_string,
+            strict=lambda node: id(node) in strict_ids,
+            wrapper_key=self.wrapper_key,
+        )
         self._known_keys = frozenset(_property_names(self.json_schema))
 
     def with_context(self, context: Mapping[str, Any] | None) -> CompiledSchema[T]:
@@ -261,6 +288,11 @@ class CompiledSchema(Generic[T]):
 
     def decode(self, obj: Any) -> Any:
         """A JSON value in the compiled shape turned into the user's JSON shape, not validated."""
+        if self.identity:
+            return obj
+        key = self._unwrap
+        if key is not None and type(obj) is dict and len(obj) == 1 and key in obj:
+            return obj[key]  # a wrapped root whose value is in the user's shape already
         return self.codec.decode(obj)
 
     def validate(self, obj: Any) -> T:
@@ -343,67 +375,65 @@ class CompiledSchema(Generic[T]):
         """Strict JSON text in the compiled shape, validated (see `validate`).
 
         When the compiled shape is the user's (but for nulls standing for absent fields), pydantic
-        reads the text directly; only if that fails is it decoded first.
+        reads the text directly; only if that fails is it decoded first. NaN, Infinity, numbers too
+        large for a float and keys given twice are refused as JSON does.
         """
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         try:
             check_depth(text)
-            return self._validated(text, None, _DECIMAL_ONLY)
+            value = self._fast(text)
+            if value is not _MISS:
+                return cast(T, value)
+            return self._answer(self.decode(self._parsed(text)), _DECIMAL_ONLY)[0]
         except OutputError as exc:
             raise cap_error(exc) from None
         except RecursionError:
             raise too_deep() from None
 
-    def _validated(self, text: str, parsed: Any, convert: frozenset[str], *, screened: bool = False) -> T:
-        """`validate_json`, with the text already parsed into `parsed` when the caller has it (else None);
-        `screened`: `parsed` is known to hold no decimal written as a string (see `_plain`)."""
-        if self._direct is not None and self._decimal_keys and not screened:
-            if parsed is None:
-                parsed = self._parsed(text)
-            screened = not self._decimal_strings(parsed)
-        if self._direct is not None and (screened or not self._decimal_keys):
+    def _fast(self, text: str) -> Any:
+        """The validated value when `text` is valid JSON in the compiled shape, valid as it is and taking no
+        repair (every key the schema's, no decimal written as a string, no key given twice); else `_MISS`.
+
+        For a pydantic type read directly (`_quick`) this is one call to pydantic-core, a count of the
+        text's `:` and of the value's members; otherwise one strict decoding and the validation."""
+        quick = self._quick
+        if quick is not None:
             try:
-                return self._direct.validate_json(text, strict=self._scalars is not None, context=self._context)
+                value = quick.validate_json(text, strict=self._quick_strict, context=self._context)
             except pydantic.ValidationError:
-                pass  # invalid, or only in strict mode: judged the long way
-        if parsed is None:
-            parsed = self._parsed(text)
-        return self._answer(self.decode(parsed), convert)[0]
+                return _MISS
+            decimals = self._decimal_text
+            if decimals is not None and (decimals.search(text) is not None or "\\u" in text):
+                return _MISS  # a decimal written as a string (or a key spelled with escapes): read the long way
+            if text.count(":") == self._members(value) or keys_once(text):
+                return value  # as many `:` as members: no key was given twice (else decoding tells)
+            return _MISS
+        try:
+            parsed = loads_strict(text)
+        except (ValueError, RecursionError):
+            return _MISS
+        if type(parsed) is not dict or not self._keys_known(parsed):
+            return _MISS
+        try:
+            return self._answer(self.decode(parsed), _NOTHING)[0]
+        except OutputInvalidError:
+            return _MISS
 
     @staticmethod
     def _parsed(text: str) -> Any:
         try:
-            return json.loads(text)
+            return loads_strict(text)
         except ValueError as exc:
             raise OutputInvalidError("the answer is not valid JSON", [ErrorDetail("$", str(exc))]) from None
 
-    def _plain(self, text: str) -> dict[str, Any] | None:
-        """`text` parsed, when it may take the fast path: a JSON object whose keys are all property names
-        of the compiled schema, with no decimal written as a string (else None). A key in another case
-        would otherwise pass validation unnoticed wherever the user's schema tolerates unknown keys and
-        missing fields; a decimal's text would be read by pydantic without a record."""
-        try:
-            parsed = pydantic_core.from_json(text)
-        except ValueError:
-            return None
-        if type(parsed) is not dict:
-            return None
-        if self._direct is not None and self._decimal_keys:
-            return None if self._decimal_strings(parsed, True) else parsed
-        return parsed if self._keys_known(parsed) else None
-
-    def _decimal_strings(self, value: Any, keys_too: bool = False) -> bool:
-        """Whether a string sits under a property that may hold a pydantic `Decimal` (or in a list there);
-        with `keys_too`, also whether a key is not a property name of the compiled schema."""
+    def _decimal_strings(self, value: Any) -> bool:
+        """Whether a string sits under a property that may hold a pydantic `Decimal` (or in a list there)."""
         keys = self._decimal_tuple
-        known = self._known_keys
         stack: list[Any] = [value]
         while stack:
             node = stack.pop()
             if type(node) is dict:
-                if keys_too and not known.issuperset(node):
-                    return True
                 for key in keys:
                     item = node.get(key)
                     if item is not None and (type(item) is str or (type(item) is list and _has_string(item))):
@@ -444,14 +474,41 @@ class CompiledSchema(Generic[T]):
         every field optional, a cut-off string or list closed, nothing validated (user validators do
         not run on partial values). None while no JSON value has begun, and for an answer that cannot
         be read (one nested deeper than `limits.MAX_DEPTH` levels)."""
+        text = settled(text)  # "12" may go on: shown once it ends
         try:
-            reading = read_partial(text, self.json_schema, self._hints)  # "12" may go on: shown once it ends
-            return self.decode(reading.value)
+            value = pydantic_core.from_json(text, allow_inf_nan=False, allow_partial="trailing-strings")
+        except ValueError:
+            value = None
+        try:
+            if type(value) is dict and text.lstrip().startswith("{") and self._plain_shape(value):
+                return self.decode(value)  # JSON in the compiled shape so far: read as it is, at pydantic's speed
+            return self.decode(read_answer(text, self.json_schema, self._hints, allow_partial=True).value)
         except (OutputError, RecursionError):
             return None
 
+    def _plain_shape(self, value: dict[str, Any]) -> bool:
+        """Whether a partial value read as plain JSON needs nothing from the reader: every key is a
+        property name of the compiled schema, no number is infinite (`1e999`), and it nests at most
+        `limits.MAX_DEPTH` levels. Each level of objects and lists is looked at in one go."""
+        known, level, depth = self._known_keys, [value], 1
+        while level:
+            if depth > MAX_DEPTH:
+                return False
+            below: list[Any] = []
+            for node in level:
+                items = node.values() if type(node) is dict else node
+                if (type(node) is dict and not known.issuperset(node)) or _INF in items or -_INF in items:
+                    return False
+                below += [v for v in items if type(v) is dict or type(v) is list]
+            level, depth = below, depth + 1
+        return True
+
     def parse(self, text: str | bytes, *, allow_partial: bool = False) -> T:
         """The validated value in a model's answer text (see `parse_result`)."""
+        if self._shallow and type(text) is str:
+            value = self._fast(text)  # valid JSON in the compiled shape: one pydantic-core call
+            if value is not _MISS:
+                return cast(T, value)
         return self.parse_result(text, allow_partial=allow_partial).value
 
     def parse_result(self, text: str | bytes, *, allow_partial: bool = False) -> ParseResult[T]:
@@ -475,6 +532,10 @@ class CompiledSchema(Generic[T]):
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         try:
+            if self._shallow:
+                fast = self._fast(text)
+                if fast is not _MISS:
+                    return ParseResult(fast, [])
             check_depth(text, raw=text)
             return self._parse(text, allow_partial)
         except OutputError as exc:
@@ -483,12 +544,9 @@ class CompiledSchema(Generic[T]):
             raise too_deep(raw=text) from None
 
     def _parse(self, text: str, allow_partial: bool) -> ParseResult[T]:
-        parsed = self._plain(text)
-        if parsed is not None:
-            try:
-                return ParseResult(self._validated(text, parsed, _NOTHING, screened=True), [])
-            except OutputInvalidError:
-                pass  # valid JSON, but not of the right shape: read it the long way
+        fast = self._fast(text) if not self._shallow else _MISS  # a shallow one was tried already
+        if fast is not _MISS:
+            return ParseResult(fast, [])
         reading = read_answer(text, self.json_schema, self._hints, allow_partial=allow_partial)
         if len(reading.repairs) > len(reading.found_repairs) and self._keys_known(reading.found):
             # aligning to the schema changed something: keep the value as found if it is valid as it is
@@ -540,6 +598,43 @@ def _property_names(schema: Any) -> set[str]:
         elif isinstance(node, list):
             stack.extend(node)
     return names
+
+
+#: what `_fast` returns for an answer that must go the long way
+_MISS: Any = object()
+_INF: Final = float("inf")
+
+
+def _shallow(schema: dict[str, Any]) -> bool:
+    """Whether no value of compiled `schema` nests deeper than `limits.MAX_DEPTH` (no recursive `$ref`)."""
+    defs = schema.get("$defs", {})
+    depths: dict[str, int] = {}
+
+    def deepest(node: Any, visiting: frozenset[str]) -> int:
+        if isinstance(node, list):
+            return max((deepest(n, visiting) for n in node), default=0)
+        if not isinstance(node, dict):
+            return 0
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            if name in visiting or name not in defs:
+                return MAX_DEPTH + 1  # recursive (or unknown): no bound
+            if name not in depths:
+                depths[name] = deepest(defs[name], visiting | {name})
+            return depths[name]
+        below = max((deepest(v, visiting) for k, v in node.items() if k != "$defs"), default=0)
+        return below + (1 if node.get("type") in ("object", "array") else 0)
+
+    return deepest(schema, frozenset()) <= MAX_DEPTH
+
+
+def _decimal_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
+    """What finds a string (or a list) written under one of `keys` in JSON text; None without keys."""
+    if not keys:
+        return None
+    names = "|".join(re.escape(json.dumps(k, ensure_ascii=False)[1:-1]) for k in sorted(keys))
+    return re.compile(f'"(?:{names})"\\s*:\\s*[\\["]')
 
 
 #: kinds of scalar strings converted: none (the value as it is), a decimal's text only, all of them
