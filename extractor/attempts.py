@@ -44,7 +44,7 @@ log = logging.getLogger("extractor")
 RAW_LIMIT = 2_000
 #: a 400 that names one of these is the endpoint rejecting the schema or the mode
 _MODE_WORDS = ("response_format", "json_schema", "schema", "structured", "tool", "function", "not supported",
-               "unsupported", "json mode", "json_object")  # fmt: skip
+               "unsupported", "json mode", "json_object", "grammar")  # fmt: skip
 
 
 def shorten(text: str | None, limit: int = RAW_LIMIT) -> str | None:
@@ -220,7 +220,7 @@ class AttemptLoop:
                 fallback = self._fallback(mode, exc)
                 if fallback is not None:
                     if self.watch is not None:
-                        await self._fell_back(mode.name, fallback.name, exc)
+                        await self._fell_back(mode.name, fallback.name, exc.body or str(exc))
                     mode = fallback
                     continue
                 raise self.annotate(exc) from None
@@ -267,6 +267,30 @@ class AttemptLoop:
                 if self.watch is not None:
                     await self._finished(attempt, sent, answer.refusal)
                 raise self.annotate(RefusalError(answer.refusal, raw=shorten(answer.text)))
+            if answer.missing is not None and (finish == "length" or not self._readable(answer.text)):
+                # the endpoint did not do what the mode asks (it ignored a forced tool call): said as such
+                attempt.problem = answer.missing
+                if self.watch is not None:
+                    await self._finished(attempt, sent, answer.text)
+                reason = f"{answer.missing} (finish_reason {finish})"
+                fallback = self._switch(mode, reason)
+                if fallback is not None:
+                    if self.watch is not None:
+                        await self._fell_back(mode.name, fallback.name, reason)
+                    mode, followup = fallback, []
+                    continue
+                if reasks >= settings.max_retries:
+                    error = OutputInvalidError(
+                        f"{answer.missing} in {len(self.attempts)} attempts in {mode.name} mode: the endpoint may not "
+                        "force tool calls (another mode, or auto, avoids them)",
+                        raw=shorten(answer.text),
+                    )
+                    raise self.annotate(error)
+                reasks += 1
+                if self.watch is not None:
+                    await self.watch.reasked(attempt.number, "invalid", attempt.problem, None)
+                followup = mode.reask(message, mode.missing_feedback(self.schema))
+                continue
             if finish == "length":
                 attempt.problem = "cut off at max_tokens"
                 if self.watch is not None:
@@ -344,8 +368,8 @@ class AttemptLoop:
             answer=answer,
         )
 
-    async def _fell_back(self, rejected: str, mode: str, exc: BadRequestError) -> None:
-        """Tell the hooks that the endpoint rejected mode `rejected`: the attempt is made again in `mode`."""
+    async def _fell_back(self, rejected: str, mode: str, reason: str) -> None:
+        """Tell the hooks that the endpoint failed mode `rejected` (`reason`): the attempt is made again in `mode`."""
         watch = self.watch
         if watch is None:
             return
@@ -356,21 +380,37 @@ class AttemptLoop:
             chunk=watch.chunk,
             rejected=rejected,
             mode=mode,
-            reason=exc.body or str(exc),
+            reason=reason,
         )
         await watch.emit(event)
 
     def _fallback(self, mode: Mode, exc: BadRequestError) -> Mode | None:
         """The next mode after a 400 that rejects this one (auto mode only, once)."""
-        if not self.auto or self.fallbacks or not any(w in (exc.body or "").lower() for w in _MODE_WORDS):
+        if not any(w in (exc.body or "").lower() for w in _MODE_WORDS):
+            return None
+        return self._switch(mode, exc.body or "")
+
+    def _switch(self, mode: Mode, reason: str) -> Mode | None:
+        """The next mode after the endpoint failed `mode` for `reason` (auto mode only, once), remembered."""
+        if not self.auto or self.fallbacks:
             return None
         fallback = next_mode(mode)
         if fallback is None:
             return None
-        self.fallbacks.append(f"{mode.name} -> {fallback.name}: {exc.body}")
-        log.warning("%s rejected mode %s (%s); falling back to %s", self.host, mode.name, exc.body, fallback.name)
-        self.catalog.remember_fallback(self.settings.model, mode.name, fallback.name, exc.body or "")
+        self.fallbacks.append(f"{mode.name} -> {fallback.name}: {reason}")
+        log.warning("%s failed mode %s (%s); falling back to %s", self.host, mode.name, reason, fallback.name)
+        self.catalog.remember_fallback(self.settings.model, mode.name, fallback.name, reason)
         return fallback
+
+    def _readable(self, text: str | None) -> bool:
+        """Whether `text` (an answer given another way than the mode asked) validates all the same."""
+        if not text:
+            return False
+        try:
+            self.schema.parse_result(text)
+        except OutputError:
+            return False
+        return True
 
     def _room(self, info: ModelInfo | None) -> int | None:
         """The most tokens an answer may have: the planned answer room, within the model's completion limit

@@ -60,6 +60,7 @@ __all__ = [
     "ANSWER_RESERVE",
     "FIXED_ANSWER_TOKENS",
     "IMAGE_ANSWER_TOKENS",
+    "MIN_CUT_ITEMS",
     "OVERHEAD_TOKENS",
     "ROW_WEIGHT",
     "TEXT_WEIGHT",
@@ -89,6 +90,8 @@ TEXT_WEIGHT: Final = 0.25
 IMAGE_ANSWER_TOKENS: Final = 1_500
 #: Predicted answer tokens of each part beside its rows: the record's other fields, the JSON around.
 FIXED_ANSWER_TOKENS: Final = 200
+#: A cut-off answer is split only when it held at least this many whole list items (else the model ran on).
+MIN_CUT_ITEMS: Final = 2
 _MIN_ROOM: Final = 1_000
 #: the learned density never moves further than this factor from the prior, either way
 _SCALE_RANGE: Final = (0.02, 50.0)
@@ -361,9 +364,18 @@ class Plan:
     def split(self, chunk: Chunk, cut: OutputTruncatedError) -> list[Chunk]:
         """`chunk` in smaller pieces, after its answer was cut off (`cut`): each planned to need at most half
         of what the cut showed it needs. Raises `cut`, naming the piece, when it cannot be split (one row,
-        one page image, a record of fixed shape)."""
+        one page image, a record of fixed shape), and when the cut answer held fewer than `MIN_CUT_ITEMS`
+        whole list items: that is no list too long for one answer but a model that runs on (repeating
+        itself to the token limit), which more, smaller requests would only pay for again."""
         model = self.model
         if model is None:
+            raise cut
+        limit = cut.limit or self.limits.answer_room
+        if (cut.items or 0) < MIN_CUT_ITEMS:
+            cut.args = (
+                f"{_where(self.document, chunk)}: cut off at {limit} tokens after {cut.items or 0} whole list "
+                f"item(s): one item too long for an answer, or a model that runs on; not split: {cut}",
+            )
             raise cut
         self.part_schema()
         model.learn_cut(chunk.start, chunk.end, cut.answer_tokens or self.limits.answer_room, cut.items)
@@ -371,8 +383,8 @@ class Plan:
         pieces = self._chunk((chunk.start, chunk.end), self._answer_limit(min(self.limits.answer_target, need / 2)))
         if len(pieces) < 2:
             cut.args = (
-                f"{_where(self.document, chunk)} needs more than one answer holds ({self.limits.answer_room} "
-                f"tokens) and cannot be split further: {cut}",
+                f"{_where(self.document, chunk)} needs more than one answer holds ({limit} tokens) and cannot be "
+                f"split further: {cut}",
             )
             raise cut
         return pieces

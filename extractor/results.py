@@ -32,6 +32,8 @@ class Usage:
     cost: float = 0.0
     cost_known: bool = True
     list_cost: float = 0.0
+    #: the tokens are an estimate (erring high): the endpoint sent no usage (a stream without a usage chunk)
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -46,6 +48,7 @@ class Usage:
             self.cost + other.cost,
             self.cost_known and other.cost_known,
             self.list_cost + other.list_cost,
+            self.estimated or other.estimated,
         )
 
     @classmethod
@@ -63,6 +66,7 @@ class Usage:
             completion_tokens=_int(usage.get("completion_tokens")),
             reasoning_tokens=_int(details.get("reasoning_tokens")) if isinstance(details, Mapping) else 0,
             cached_tokens=_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, Mapping) else 0,
+            estimated=usage.get("estimated") is True,
         )
         if prompt_price is not None and completion_price is not None:
             out.list_cost = out.prompt_tokens * prompt_price + out.completion_tokens * completion_price

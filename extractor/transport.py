@@ -49,6 +49,7 @@ from .errors import (
     TransientResponseError,
 )
 from .hooks import RunHooks, current_hooks
+from .sources.chunking import estimate_tokens
 from .sse import StreamAssembler, parse_sse_line
 
 if TYPE_CHECKING:
@@ -497,6 +498,8 @@ class Transport:
         self.http_backend = http_backend
         self._http_transport = http_transport
         self._urls: dict[str, httpx.URL] = {}
+        #: whether streams ask for a usage chunk (`stream_options`); False once the endpoint refused them
+        self._usage_in_streams = True
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -784,7 +787,8 @@ class Transport:
             if hooks is not None:
                 await hooks.before_request(body)
             assembler = StreamAssembler(lambda kind, piece: on_piece(kind, piece, attempt))
-            content = pydantic_core.to_json({**body, "stream": True})
+            asked = self._usage_in_streams and "stream_options" not in body
+            content = pydantic_core.to_json({**body, "stream": True, **(_STREAM_USAGE if asked else {})})
             if watch is not None:
                 await watch.sent(body, len(content), stream=True)
             started = time.perf_counter()
@@ -798,10 +802,20 @@ class Transport:
                     raise self._answer_timeout(call) from None
                 if not assembler.done and assembler.finish_reason is None:
                     raise APIConnectionError(f"the stream from {self.host} ended before the answer did")
+            except BadRequestError as exc:
+                if asked and "stream_options" in (exc.body or "").lower():  # the endpoint takes none: without them
+                    log.info("%s refuses stream_options (%s): streams go without them", self.host, exc.body)
+                    self._usage_in_streams = False
+                    return await once(call)
+                if watch is not None:
+                    await watch.received(exc.status, time.perf_counter() - started, error=exc)
+                raise
             except APIError as exc:
                 if watch is not None:
                     await watch.received(exc.status, time.perf_counter() - started, error=exc)
                 raise
+            if assembler.usage is None:  # no usage chunk came: estimated, never free
+                assembler.usage = _estimated_usage(content, assembler)
             if hooks is not None:
                 hooks.after_response(200, assembler.usage)
             response = ChatResponse(assembler.response(), time.perf_counter() - started)
@@ -876,6 +890,29 @@ class Transport:
         """The bytes GET `path` answers (a file's content), within `max_response_bytes`."""
         raw, _ = await self._retried(lambda call: self._once("GET", path, None, call, raw_answer=True))
         return bytes(raw)
+
+
+#: what a stream asks for besides its answer: a last chunk with the usage (OpenAI and llama.cpp send none
+#: without it; OpenRouter sends one anyway)
+_STREAM_USAGE: dict[str, Any] = {"stream_options": {"include_usage": True}}
+
+
+def _estimated_usage(request: bytes, assembler: StreamAssembler) -> dict[str, Any]:
+    """The usage of a stream that gave none, estimated from the request and the answer (erring high), and
+    marked `estimated`."""
+    message = assembler.message()
+    answer = "".join(
+        [str(message.get(key) or "") for key in ("content", "refusal", "reasoning")]
+        + [str(call["function"]["arguments"]) for call in message.get("tool_calls") or []]
+    )
+    prompt = estimate_tokens(request.decode("utf-8", "replace"))
+    completion = estimate_tokens(answer)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "estimated": True,
+    }
 
 
 def _close_orphaned(clients: Mapping[asyncio.AbstractEventLoop, httpx.AsyncClient]) -> None:

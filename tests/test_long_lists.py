@@ -217,8 +217,19 @@ def test_one_row_too_long_for_any_answer_fails_naming_it(tmp_path: Path) -> None
     with TestServer(models=[ModelSpec(MODEL, max_completion_tokens=256)]) as server:
         server.handler = reader(256)
         where = rf"characters {text.index(long_row)}-{len(text)} \(page 1\) of text"
-        with pytest.raises(OutputTruncatedError, match=where + r" needs more than one answer holds \(256 tokens\)"):
+        with pytest.raises(OutputTruncatedError, match=where + r": cut off at 256 tokens after 0 whole list item"):
             make(server, tmp_path).extract(Statement, text)
+
+
+def test_a_model_that_runs_on_is_not_split_into_more_requests(tmp_path: Path) -> None:
+    # a weak model repeating itself to the token limit: no whole item comes, so splitting would only pay again
+    text, _ = statement(50, twice=0)
+    runaway = '{"account": null, "transactions": [{"date": "2024-01-02", "text": "' + "COFFEE " * 2_000
+    with TestServer(models=[ModelSpec(MODEL, max_completion_tokens=16_384)]) as server:
+        server.handler = lambda request: Reply.truncated(runaway[: 4 * request.json["max_tokens"]])
+        with pytest.raises(OutputTruncatedError, match="after 0 whole list item"):
+            make(server, tmp_path).extract(Statement, text)
+        assert [r.json["max_tokens"] for r in server.chat_requests] == [4_096, 8_192]  # one try with more room
 
 
 def test_a_fixed_shape_record_cut_at_the_limit_fails_at_once(tmp_path: Path) -> None:

@@ -256,6 +256,15 @@ def _dry_run(
 )
 @click.option("--mode", type=click.Choice(["auto", *mode_names()]), default="auto", show_default=True)
 @click.option("--instructions", default=None, help="System instructions, or @FILE to read them from a file.")
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(1),
+    default=None,
+    help="Answer tokens at most per request [default: about the schema's size; lists: planned by the answer].",
+)
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None, help="Sampling temperature.")
+@click.option("--top-p", type=click.FloatRange(0, 1), default=None, help="Nucleus sampling: top_p.")
+@click.option("--seed", type=int, default=None, help="Sampling seed, for endpoints that honour one.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
 @click.option("--rpm", type=click.FloatRange(min=0, min_open=True), default=None, help="Requests per minute at most.")
 @click.option("--tpm", type=click.FloatRange(min=0, min_open=True), default=None, help="Tokens per minute at most.")
@@ -354,6 +363,10 @@ def run(
     base_url: str | None,
     mode: str,
     instructions: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    top_p: float | None,
+    seed: int | None,
     concurrency: int,
     rpm: float | None,
     tpm: float | None,
@@ -390,6 +403,8 @@ def run(
     call_options: dict[str, Any] = {"max_retries": max_retries, "evidence": evidence, "on_conflict": on_conflict}
     if max_chars:
         call_options["max_chars"] = max_chars
+    sampling = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "seed": seed}
+    call_options.update({k: v for k, v in sampling.items() if v is not None})
     if pdf_engine:
         call_options["pdf_engine"] = pdf_engine
     text = _instructions(instructions)

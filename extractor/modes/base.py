@@ -21,10 +21,13 @@ _ORDERED: dict[str, type[Mode]] = {}  # the registry in order of preference, reb
 
 @dataclass(frozen=True)
 class ModeAnswer:
-    """What a mode read from the assistant's message: the JSON text, or the model's refusal."""
+    """What a mode read from the assistant's message: the JSON text, or the model's refusal; `missing` says
+    what the answer lacks that the mode asked for (a forced tool call that did not come), None when
+    nothing."""
 
     text: str | None
     refusal: str | None = None
+    missing: str | None = None
 
 
 class Mode(ABC):
@@ -57,6 +60,10 @@ class Mode(ABC):
     def reask(self, message: Mapping[str, Any], feedback: str) -> list[Message]:
         """The messages that follow a failed answer: the answer as it came, then what was wrong."""
         return [assistant_echo(message), {"role": "user", "content": feedback}]
+
+    def missing_feedback(self, schema: CompiledSchema[Any]) -> str:
+        """What a re-ask says to an answer that lacks what the mode asked for (`ModeAnswer.missing`)."""
+        return "Answer in the form asked for."
 
     def example(self, schema: CompiledSchema[Any], answer: str, index: int) -> list[Message]:
         """The assistant's side of few-shot example `index`: `answer` (JSON in the compiled shape) given

@@ -1,4 +1,9 @@
-"""`tools` mode: one function tool whose parameters are the compiled schema, and a forced call."""
+"""`tools` mode: one function tool whose parameters are the compiled schema, and a forced call.
+
+The call is forced with `tool_choice: "required"`: with a single tool it forces the same call as naming
+it, and servers that take no object there (llama.cpp's `llama-server`) accept it. An answer without the
+call says so (`ModeAnswer.missing`): it is that attempt's problem, never taken for a cut-off or invalid
+answer (in `auto`, the next mode is tried)."""
 
 from __future__ import annotations
 
@@ -23,10 +28,7 @@ class ToolsMode(Mode):
             "parameters": schema.json_schema,
             "strict": schema.strict,
         }
-        body = {
-            "tools": [{"type": "function", "function": function}],
-            "tool_choice": {"type": "function", "function": {"name": schema.name}},
-        }
+        body = {"tools": [{"type": "function", "function": function}], "tool_choice": "required"}
         return body, messages
 
     def read(self, message: Mapping[str, Any]) -> ModeAnswer:
@@ -41,7 +43,14 @@ class ToolsMode(Mode):
                 return ModeAnswer(arguments)
             if isinstance(arguments, dict):  # some servers send the object itself
                 return ModeAnswer(json.dumps(arguments))
-        return ModeAnswer(content_text(message.get("content")))  # answered in text despite the forced call
+        # no call: the text, if any (it may hold a valid answer all the same), and that the call is missing
+        return ModeAnswer(content_text(message.get("content")), missing="no call of the tool came back")
+
+    def missing_feedback(self, schema: CompiledSchema[Any]) -> str:
+        return (
+            f"Your previous answer did not call the function `{schema.name}`. Call it, with the values found in "
+            "the input as its arguments, and do not answer in text."
+        )
 
     def reask(self, message: Mapping[str, Any], feedback: str) -> list[Message]:
         calls = message.get("tool_calls")

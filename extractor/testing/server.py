@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -78,6 +78,10 @@ class TestServer:
       files hold instead (dicts, or strings written as they are): duplicates, malformed lines, odd errors;
     - `upload_faults`: how the next uploads (`POST .../files`) fail, one each: an HTTP status (the file is
       not stored), or None for a connection dropped after the file was stored.
+
+    `stream_usage`: when a stream ends with its usage chunk: "always" (OpenRouter), "asked" (only with
+    `stream_options: {"include_usage": true}`, as OpenAI and llama.cpp), "never", or "refused" (a 400 for
+    any `stream_options`, as some older servers, and no usage chunk).
     """
 
     __test__ = False  # not a pytest test class
@@ -108,6 +112,7 @@ class TestServer:
         self.lose_batch_creates: int | float = 0
         self.edit_batch_files: BatchEdit | None = None
         self.upload_faults: list[int | None] = []
+        self.stream_usage: Literal["always", "asked", "never", "refused"] = "always"
         self.fault_seed = 0
         self._faults = random.Random(self.fault_seed)
         self._lost = 0
@@ -417,9 +422,14 @@ class TestServer:
             return _json_response(reply.status, body, reply.headers)
         if not isinstance(recorded.json, dict):
             return _json_error(400, "the request body is not a JSON object")
+        options = recorded.json.get("stream_options")
+        if recorded.stream and options is not None and self.stream_usage == "refused":
+            return _json_error(400, "Unrecognized request argument supplied: stream_options")
         answer = self._answer(reply, recorded)
         if recorded.stream:
-            return await _stream(request, reply, answer)
+            asked = isinstance(options, dict) and options.get("include_usage") is True
+            usage = self.stream_usage == "always" or (self.stream_usage in ("asked", "refused") and asked)
+            return await _stream(request, reply, answer, usage=usage)
         return _json_response(reply.status, completion_body(answer), reply.headers)
 
 
@@ -444,11 +454,13 @@ def _drop(request: web.BaseRequest) -> web.StreamResponse:
     return web.Response()
 
 
-async def _stream(request: web.BaseRequest, reply: Reply, answer: Answer) -> web.StreamResponse:
+async def _stream(request: web.BaseRequest, reply: Reply, answer: Answer, *, usage: bool = True) -> web.StreamResponse:
     response = web.StreamResponse(
         status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
     )
     chunks = stream_chunks(answer, reply.chunk_size)
+    if not usage:  # the last chunk is the usage one (`choices: []`)
+        chunks = [c for c in chunks if not ("usage" in c and not c.get("choices"))]
     error_after = 0 if answer.error is not None and reply.error_after is None else reply.error_after
     cut_after = reply.cut_after
     buffered = reply.chunk_delay == 0
