@@ -62,6 +62,7 @@ __all__ = [
     "IMAGE_ANSWER_TOKENS",
     "MIN_CUT_ITEMS",
     "OVERHEAD_TOKENS",
+    "RUNAWAY_FACTOR",
     "ROW_WEIGHT",
     "TEXT_WEIGHT",
     "AnswerModel",
@@ -92,6 +93,9 @@ IMAGE_ANSWER_TOKENS: Final = 1_500
 FIXED_ANSWER_TOKENS: Final = 200
 #: A cut-off answer is split only when it held at least this many whole list items (else the model ran on).
 MIN_CUT_ITEMS: Final = 2
+#: ... and only when it is no more than this many times what the piece's lines would make by the prior
+#: (which errs high): a longer answer is a model repeating itself, not a long list.
+RUNAWAY_FACTOR: Final = 2
 _MIN_ROOM: Final = 1_000
 #: the learned density never moves further than this factor from the prior, either way
 _SCALE_RANGE: Final = (0.02, 50.0)
@@ -243,6 +247,10 @@ class AnswerModel:
         first, last = self._lines(start, end)
         return self._rows[last] - self._rows[first]
 
+    def expected(self, start: int, end: int) -> float:
+        """The answer tokens `[start, end)` would make by the prior alone (before any learning)."""
+        return FIXED_ANSWER_TOKENS + self._prior(start, end)
+
     def measure(self, start: int, end: int) -> float:
         """The predicted answer tokens of a part holding `[start, end)`."""
         return FIXED_ANSWER_TOKENS + self.scale * self._prior(start, end)
@@ -364,9 +372,10 @@ class Plan:
     def split(self, chunk: Chunk, cut: OutputTruncatedError) -> list[Chunk]:
         """`chunk` in smaller pieces, after its answer was cut off (`cut`): each planned to need at most half
         of what the cut showed it needs. Raises `cut`, naming the piece, when it cannot be split (one row,
-        one page image, a record of fixed shape), and when the cut answer held fewer than `MIN_CUT_ITEMS`
-        whole list items: that is no list too long for one answer but a model that runs on (repeating
-        itself to the token limit), which more, smaller requests would only pay for again."""
+        one page image, a record of fixed shape), and when the cut answer is no list too long for one answer
+        but a model that runs on (repeating itself to the token limit), which more, smaller requests would
+        only pay for again: it held fewer than `MIN_CUT_ITEMS` whole list items, or it was more than
+        `RUNAWAY_FACTOR` times what the piece's lines would make by the prior."""
         model = self.model
         if model is None:
             raise cut
@@ -375,6 +384,14 @@ class Plan:
             cut.args = (
                 f"{_where(self.document, chunk)}: cut off at {limit} tokens after {cut.items or 0} whole list "
                 f"item(s): one item too long for an answer, or a model that runs on; not split: {cut}",
+            )
+            raise cut
+        expected = model.expected(chunk.start, chunk.end)
+        if (cut.answer_tokens or limit) > RUNAWAY_FACTOR * expected:
+            cut.args = (
+                f"{_where(self.document, chunk)}: cut off at {limit} tokens, more than {RUNAWAY_FACTOR} times what "
+                f"its lines would make (~{round(expected)} tokens): a model that runs on (repeating itself); not "
+                f"split: {cut}",
             )
             raise cut
         self.part_schema()

@@ -232,6 +232,18 @@ def test_a_model_that_runs_on_is_not_split_into_more_requests(tmp_path: Path) ->
         assert [r.json["max_tokens"] for r in server.chat_requests] == [4_096, 8_192]  # one try with more room
 
 
+def test_a_model_repeating_whole_items_is_not_split_either(tmp_path: Path) -> None:
+    # whole items, again and again: far more than the text's few lines would make
+    text = "Call from ACME about 3 boxes, and from Initech about a refund.\nThanks, Ana."
+    item = '{"date": "2024-01-02", "text": "COFFEE", "amount": -3.5}, '
+    runaway = '{"account": null, "transactions": [' + item * 5_000
+    with TestServer(models=[ModelSpec(MODEL, max_completion_tokens=16_384)]) as server:
+        server.handler = lambda request: Reply.truncated(runaway[: 4 * request.json["max_tokens"]])
+        with pytest.raises(OutputTruncatedError, match="a model that runs on"):
+            make(server, tmp_path).extract(Statement, text)
+        assert len(server.chat_requests) == 2  # the answer, one try with more room: not split
+
+
 def test_a_fixed_shape_record_cut_at_the_limit_fails_at_once(tmp_path: Path) -> None:
     class Note(BaseModel):
         summary: str
