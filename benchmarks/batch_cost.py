@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from extractor import Extractor
-from extractor.batch import BatchItem
-from extractor.batch.provider import BATCH_DISCOUNT
 from extractor.bundled import bundled_schema
+from extractor.runs.provider import BATCH_DISCOUNT
+from extractor.runs.runner import BatchItem
 from extractor.testing import TestServer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

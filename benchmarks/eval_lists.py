@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Runs in the child: reads both files, compares them with the bundled invoice schema, prints one JSON line.
 CHILD = r"""
 import json, resource, sys, time
-from extractor.evaluate import EvalOptions, Evaluator, read_records
+from extractor.quality.evaluate import EvalOptions, Evaluator, read_records
 started = time.perf_counter()
 gold, out = read_records(sys.argv[1], "GOLD"), read_records(sys.argv[2], "OUT")
 report = Evaluator(json.load(open(sys.argv[3])), EvalOptions()).evaluate(gold, out)

@@ -4,7 +4,7 @@
 
 1. Pages per second loading every loadable PDF of `../shared/corpora/pypdf-sample-files` and
    `pypdf-resources` (with the passwords the corpora document): in one process (`Document.from_path`),
-   through the local runner's pool (`extractor.batch.loader.DocumentLoader`, one worker process per CPU),
+   through the local runner's pool (`extractor.runs.loader.DocumentLoader`, one worker process per CPU),
    and through `extract_dataset`'s loading stage on a local Ray cluster of `--cpus` CPUs (one task per
    `--load-batch` files, 1 CPU each; the documents pickled into Arrow blocks and counted by a second
    stage, as the extraction stage would read them). Workers are started (one run) before timing.
@@ -32,7 +32,7 @@ from _server import start_server
 from pdf_pages import CORPORA, Job, _ceiling, _loadable, _single
 
 from extractor import Extractor
-from extractor.batch.loader import DocumentLoader
+from extractor.runs.loader import DocumentLoader
 
 NOTE = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
 
@@ -74,7 +74,7 @@ def _ray_loading(jobs: list[Job], repeat: int, load_batch: int) -> tuple[int, fl
     """Pages, best seconds and failed files loading `jobs` with `extract_dataset`'s loading stage on Ray."""
     import ray
 
-    from extractor.ray import _load_batch, _map_batches
+    from extractor.runs.ray import _load_batch, _map_batches
 
     rows = [{"id": path, "path": path, "password": password} for path, password, _, _ in jobs]
     options = {"password": None, "pages": None, "max_file_size": None}
@@ -115,7 +115,7 @@ def _local_records(base_url: str, count: int, concurrency: int) -> float:
 def _ray_records(base_url: str, count: int, concurrency: int) -> float:
     import ray
 
-    from extractor.ray import extract_dataset
+    from extractor.runs.ray import extract_dataset
 
     def once(n: int) -> float:
         ds = ray.data.from_items(_texts(n))

@@ -1,5 +1,10 @@
 """extractor: documents to typed, validated records with large language models."""
 
+from ._version import __version__
+from .client.catalog import DEFAULT_MODEL, ModelInfo
+from .client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor
+from .client.streaming import Partial
+from .client.transport import RetryPolicy
 from .errors import (
     APIConnectionError,
     APIError,
@@ -31,9 +36,7 @@ from .errors import (
     TransientResponseError,
     UnsupportedSourceError,
 )
-from .extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor, Partial
-from .models_info import DEFAULT_MODEL, ModelInfo
-from .observe import (
+from .observe.events import (
     AttemptFinished,
     DocumentSplit,
     Event,
@@ -48,16 +51,13 @@ from .observe import (
     ResponseReceived,
     Retried,
     add_global_hook,
-    instrument,
     remove_global_hook,
 )
+from .observe.otel import instrument
 from .output.repairs import Repair, RepairKind, summarize_repairs
 from .results import Attempt, ExtractResult, Usage
 from .schema import CompiledSchema, Dialect, GeminiDialect, compile_schema
 from .schema.compiled import ParseResult
-from .transport import RetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_INSTRUCTIONS",

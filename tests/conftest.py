@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.models_info import forget_models
+from extractor.client.catalog import forget_models
 from extractor.testing import TestServer
 
 pytest_plugins = ["extractor.testing.fixtures"]

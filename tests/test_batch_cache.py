@@ -16,10 +16,10 @@ from typing import Any, cast
 
 import pytest
 
-from extractor.batch import CacheEntry, ResponseCache
+from extractor.client.cache import CacheEntry, ResponseCache
+from extractor.client.catalog import ModelCatalog, private_dir
+from extractor.client.transport import Transport
 from extractor.errors import ConfigurationError
-from extractor.models_info import ModelCatalog, private_dir
-from extractor.transport import Transport
 
 BASE = "https://openrouter.ai/api/v1"
 FAKE_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -276,7 +276,7 @@ def test_the_api_key_sent_in_headers_is_not_in_the_file(tmp_path: Path) -> None:
 
 
 def test_put_refuses_a_response_or_meta_carrying_the_key(tmp_path: Path) -> None:
-    from extractor.transport import Secret
+    from extractor.client.transport import Secret
 
     path = tmp_path / "cache.sqlite"
     with ResponseCache(path) as cache:

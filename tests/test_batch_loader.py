@@ -19,8 +19,8 @@ import pytest
 from fpdf import FPDF
 from pdf_samples import slow_pdf
 
-from extractor.batch.loader import DocumentLoader
 from extractor.errors import DocumentError, EncryptedDocumentError, UnsupportedSourceError
+from extractor.runs.loader import DocumentLoader
 from extractor.sources import Document
 
 T = TypeVar("T")

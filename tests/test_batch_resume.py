@@ -21,8 +21,8 @@ from pydantic import BaseModel, field_validator
 from test_cli_accounting import env, records, run
 
 from extractor import APIConnectionError, Extractor, RetryPolicy
-from extractor.batch.provider import BatchState, ProviderBatch
-from extractor.batch.runner import BatchItem
+from extractor.runs.provider import BatchState, ProviderBatch
+from extractor.runs.runner import BatchItem
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 
 MODEL = "mistralai/mistral-small-2603"
@@ -208,7 +208,7 @@ def test_a_batch_planned_but_not_written_is_planned_again(server: TestServer, tm
     job = ProviderBatch(make(server, tmp_path), Key, state)
     # killed after the plan was saved, before the file was written: nothing of it reached the provider
     job.state = BatchState(token="t0", model=MODEL, base_url=server.base_url)
-    from extractor.batch.provider import BatchEntry
+    from extractor.runs.provider import BatchEntry
 
     job.state.batches.append(BatchEntry({i.id: "stale" for i in given}, part=1))
     job._save()

@@ -15,8 +15,9 @@ from pdf_samples import text_pdf as _pdf
 from pydantic import BaseModel
 
 from extractor import BudgetExceededError, DocumentError, Extractor, RetryPolicy
-from extractor.batch import BatchItem, ResponseCache
+from extractor.client.cache import ResponseCache
 from extractor.errors import AuthenticationError, RunStoppedError
+from extractor.runs.runner import BatchItem
 from extractor.testing import RecordedRequest, Reply, TestServer
 
 
@@ -102,7 +103,7 @@ def test_a_429_storm_settles_instead_of_failing(server: TestServer, tmp_path: Pa
     ex = make(server, tmp_path)
 
     async def main() -> tuple[list[Any], Any]:
-        from extractor.batch.runner import BatchRunner
+        from extractor.runs.runner import BatchRunner
 
         runner: BatchRunner[Any] = BatchRunner(ex, Note, concurrency=16)
         out = [r async for r in runner.run([f"t{i}" for i in range(60)])]

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 import extractor
-import extractor.batch.sink as sink_module
-from extractor.batch import JsonlSink, errors_path_for
+import extractor.runs.sink as sink_module
 from extractor.errors import ConfigurationError
+from extractor.runs.sink import JsonlSink, errors_path_for
 
 
 def ok(ident: str, **data: Any) -> dict[str, Any]:
@@ -547,11 +547,11 @@ WRITER = textwrap.dedent(
 
     package, out, count, phase = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     pause, limit = float(sys.argv[5]), int(sys.argv[6])
-    for name, sub in (("extractor", ""), ("extractor.batch", "/batch")):
+    for name, sub in (("extractor", ""), ("extractor.runs", "/runs")):
         module = types.ModuleType(name)
         module.__path__ = [package + sub]
         sys.modules[name] = module
-    from extractor.batch.sink import JsonlSink
+    from extractor.runs.sink import JsonlSink
 
     retry = phase == "retry"
     written = 0

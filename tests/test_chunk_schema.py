@@ -11,8 +11,8 @@ from test_schema_accepted import Owner  # a discriminated union whose tags have 
 
 from extractor import compile_schema
 from extractor.bundled import bundled_schema, bundled_schema_names
-from extractor.schema.part import part_schema
-from extractor.sources.carried import MAX_CARRIED_CHARS, carried_context, table_headers, title_block
+from extractor.documents.carried import MAX_CARRIED_CHARS, carried_context, table_headers, title_block
+from extractor.documents.part_schema import part_schema
 
 
 class Line(BaseModel):

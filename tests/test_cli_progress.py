@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from extractor import Extractor
-from extractor.batch import BatchRunner
 from extractor.cli.progress import Reporter, RunStats
+from extractor.runs.runner import BatchRunner
 from extractor.testing import Reply, TestServer
 
 _NEW_LINE = re.compile(r"\r|\x1b\[2K")  # what starts a line over

@@ -22,7 +22,7 @@ import pydantic
 import pytest
 
 from extractor.cli import main
-from extractor.evaluate import (
+from extractor.quality.evaluate import (
     Counts,
     EvalInputError,
     EvalOptions,

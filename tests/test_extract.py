@@ -30,7 +30,7 @@ from extractor import (
     RetryPolicy,
     ServerError,
 )
-from extractor.models_info import forget_models
+from extractor.client.catalog import forget_models
 from extractor.testing import ModelSpec, Reply, TestServer
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)

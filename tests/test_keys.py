@@ -10,8 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from extractor import Extractor, RetryPolicy
+from extractor.client.transport import api_key_for, redact
 from extractor.testing import TestServer
-from extractor.transport import api_key_for, redact
 
 KEY_VARIABLES = ("EXTRACTOR_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY", "EXTRACTOR_BASE_URL")
 KEY = "sk-or-v1-" + hashlib.sha256(b"a test key").hexdigest()[:55]  # 64 characters, no run repeated

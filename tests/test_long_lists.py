@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from test_cli_accounting import run
 
 from extractor import DocumentSplit, Extractor, OutputTruncatedError, RequestSent, RetryPolicy
-from extractor.batch.budget import Budget
-from extractor.plan import split_preamble
+from extractor.documents.plan import split_preamble
+from extractor.runs.budget import Budget
 from extractor.testing import ModelSpec, RecordedRequest, Reply, RowReader, TestServer, document_text
 
 MODEL = "mistralai/mistral-small-2603"
@@ -321,7 +321,7 @@ def test_the_dry_run_plans_the_parts_of_a_long_list(server: TestServer, tmp_path
 
 
 def test_a_ray_worker_asks_the_shared_budget_for_every_part(server: TestServer, tmp_path: Path) -> None:
-    from extractor.ray import _extract_rows, _Job
+    from extractor.runs.ray import _extract_rows, _Job
 
     text, _ = statement(250, twice=0, seed=2)
     server.handler = reader()

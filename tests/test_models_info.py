@@ -16,10 +16,11 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from extractor import ConfigurationError, Extractor, RetryPolicy, models_info
-from extractor.models_info import _FAILED_TTL, ModelCatalog, ModelInfo
+from extractor import ConfigurationError, Extractor, RetryPolicy
+from extractor.client import catalog as models_info
+from extractor.client.catalog import _FAILED_TTL, ModelCatalog, ModelInfo
+from extractor.client.transport import Transport
 from extractor.testing import ModelSpec, Reply, TestServer
-from extractor.transport import Transport
 
 MODEL = "mistralai/mistral-small-2603"
 OTHER = "vendor/other-model"
@@ -28,7 +29,7 @@ REASON = "response_format json_schema is not supported by this provider"
 
 
 class Clock:
-    """A settable `time.time` for `extractor.models_info`."""
+    """A settable `time.time` for `extractor.client.catalog`."""
 
     def __init__(self, now: float = 1_000_000.0) -> None:
         self.now = now
@@ -39,7 +40,7 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The time `extractor.models_info` sees (only there), moved forward by hand."""
+    """The time `extractor.client.catalog` sees (only there), moved forward by hand."""
     fake = Clock()
     monkeypatch.setattr(models_info, "time", SimpleNamespace(time=fake.time))
     return fake

@@ -44,11 +44,11 @@ from extractor import (
     instrument,
     remove_global_hook,
 )
-from extractor.attempts import Sent
-from extractor.otel import OpenTelemetryHook, provider_name
+from extractor.client.attempts import Sent
+from extractor.client.transport import ChatResponse
+from extractor.observe.otel import OpenTelemetryHook, provider_name
 from extractor.testing import Reply, TestServer
 from extractor.testing.models import DEFAULT_MODEL
-from extractor.transport import ChatResponse
 
 KEY = "sk-test-observe-0123456789abcdefghij"
 MODEL = DEFAULT_MODEL
@@ -629,7 +629,7 @@ def test_a_reasked_extraction_makes_one_span_with_a_chat_span_per_attempt(
         "gen_ai.usage.output_tokens": result.usage.completion_tokens,
         "extractor.cost_usd": result.usage.cost,
         "extractor.cost_known": True,
-        "extractor.attempts": 2,
+        "extractor.client.attempts": 2,
         "extractor.reasks": 1,
         "extractor.repairs": 1,
         "extractor.repair_kinds": ("fence",),
@@ -786,7 +786,7 @@ def test_a_failed_extraction_span_says_the_error(
     assert (root.status.status_code, root.status.description) == (StatusCode.ERROR, message)
     assert (chat.status.status_code, chat.status.description) == (StatusCode.ERROR, message)
     assert dict(root.attributes or {})["error.type"] == "ServerError"
-    assert dict(root.attributes or {})["extractor.attempts"] == 0
+    assert dict(root.attributes or {})["extractor.client.attempts"] == 0
     assert dict(chat.attributes or {})["error.type"] == "ServerError"
     assert dict(chat.attributes or {})["http.response.status_code"] == 503
     assert [e.name for e in chat.events] == ["extractor.retry"]

@@ -23,7 +23,7 @@ from extractor import (
     RetryPolicy,
     StreamDivergedError,
 )
-from extractor.batch import ResponseCache
+from extractor.client.cache import ResponseCache
 from extractor.sources import Image
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 

@@ -12,8 +12,8 @@ import pytest
 from pydantic import BaseModel, ValidationInfo, field_validator
 
 from extractor import ConfigurationError, Extractor, OutputInvalidError, RetryPolicy, compile_schema
-from extractor.attempts import SCHEMA_ECHO
 from extractor.bundled import bundled_schema, bundled_schema_names
+from extractor.client.attempts import SCHEMA_ECHO
 from extractor.testing import Reply, TestServer
 
 

@@ -20,10 +20,10 @@ from pydantic import BaseModel
 from test_cli_accounting import env, records, run
 
 from extractor import Extractor, RetryPolicy
-from extractor.batch.budget import Prices, input_cost
-from extractor.batch.provider import BATCH_DISCOUNT, BatchState, ProviderBatch, state_path_for
-from extractor.batch.runner import as_items
-from extractor.plan import RequestEstimate
+from extractor.documents.plan import RequestEstimate
+from extractor.runs.budget import Prices, input_cost
+from extractor.runs.provider import BATCH_DISCOUNT, BatchState, ProviderBatch, state_path_for
+from extractor.runs.runner import as_items
 from extractor.sources import estimate_tokens
 from extractor.testing import RecordedRequest, Reply, TestServer
 

@@ -1,4 +1,4 @@
-"""`extractor.ray` and `extractor run --ray` on a local two-CPU Ray cluster, against the loopback test server.
+"""`extractor.runs.ray` and `extractor run --ray` on a local two-CPU Ray cluster, against the loopback test server.
 
 One rate limit, one concurrency limit and one budget for every worker (held by one actor); exactly one
 record per input; one bad PDF failing alone; a killed driver resumed with no id sent twice.
@@ -26,9 +26,9 @@ pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install e
 import ray
 from pdf_samples import text_pdf
 
-from extractor.ray import SharedLimits, done_ids, extract_dataset, shared_limits, write_jsonl
+from extractor.client.transport import RetryPolicy
+from extractor.runs.ray import SharedLimits, done_ids, extract_dataset, shared_limits, write_jsonl
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
-from extractor.transport import RetryPolicy
 
 # Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")

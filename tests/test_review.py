@@ -28,7 +28,7 @@ from fpdf import FPDF
 from pdf_samples import text_pdf
 from PIL import Image as PILImage
 
-from extractor.review import (
+from extractor.quality.review import (
     ReviewPage,
     ReviewText,
     Segment,
@@ -38,8 +38,8 @@ from extractor.review import (
     render_page,
     segments,
 )
-from extractor.review.assets import SCRIPT
-from extractor.review.texts import OUTSIDE_ROOTS
+from extractor.quality.review.assets import SCRIPT
+from extractor.quality.review.texts import OUTSIDE_ROOTS
 from extractor.testing import TestServer
 
 EVIL = "<script>document.title='pwned'</script>"

@@ -11,18 +11,9 @@ from typing import Any
 import PIL.Image
 import pytest
 
+from extractor.documents import Chunk, chunk_document, merge_results, split_text
 from extractor.errors import ConfigurationError
-from extractor.sources import (
-    Chunk,
-    Document,
-    Image,
-    Page,
-    chunk_document,
-    estimate_document_tokens,
-    estimate_tokens,
-    merge_results,
-    split_text,
-)
+from extractor.sources import Document, Image, Page, estimate_document_tokens, estimate_tokens
 
 WORDS = ["invoice", "total", "amount", "net", "tax", "due", "date", "customer", "supplier", "order", "widget", "gadget"]
 

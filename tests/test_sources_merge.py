@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extractor.sources import Merged, merge_results
+from extractor.documents import Merged, merge_results
 
 
 def test_objects_merge_recursively_with_provenance() -> None:

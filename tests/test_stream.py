@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel
 
 from extractor import Extractor, ExtractResult, OutputInvalidError, Partial, RetryPolicy
+from extractor.client.sse import StreamAssembler, parse_sse_line
 from extractor.output.incremental import ItemScanner
-from extractor.sse import StreamAssembler, parse_sse_line
 from extractor.testing import Reply, TestServer
 
 

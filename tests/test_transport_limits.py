@@ -24,8 +24,8 @@ import pytest
 from pydantic import BaseModel
 
 from extractor import APIConnectionError, APITimeoutError, Extractor, ResponseTooLargeError, RetryPolicy
+from extractor.client.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 from extractor.testing import Reply, TestServer
-from extractor.transport import DEFAULT_MAX_RESPONSE_BYTES, Transport
 
 MiB = 1024 * 1024
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Invoice A-1, total 12.50"}]}

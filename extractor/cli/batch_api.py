@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
-from ..batch import BatchItem, JsonlSink
-from ..batch.provider import BATCH_DISCOUNT, BatchEntry, BatchState, ProviderBatch, state_path_for
-from ..extract import Extractor
+from ..client.extractor import Extractor
+from ..runs.provider import BATCH_DISCOUNT, BatchEntry, BatchState, ProviderBatch, state_path_for
+from ..runs.runner import BatchItem
+from ..runs.sink import JsonlSink
 from ..schema import CompiledSchema
 from ._app import EXIT_OK, cli
 from .progress import RunStats
@@ -45,7 +46,7 @@ async def _batch_run(
 ) -> bool:
     """The batch run (`ProviderBatch.run`), its results written as a synchronous run writes them; whether
     every batch had ended."""
-    from .run import write_result  # the same records as a synchronous run
+    from .records import write_result
 
     told = False
 

@@ -2,7 +2,7 @@
 
 GOLD lines are `{"id", "data"}` or `{"file", "data"}`; OUT is what `extractor run` writes. Records
 are paired by id, or a GOLD `file` by the path of OUT's `source`/`id` (its basename, or a longer
-path suffix), then compared field by field as `extractor.evaluate` describes. Prints precision,
+path suffix), then compared field by field as `extractor.quality.evaluate` describes. Prints precision,
 recall, F1 and accuracy per field path and overall, the exact-record rate, and the records missing
 from OUT or extra in it; `--json` prints one JSON object instead.
 
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from ..errors import ExtractorError
-from ..evaluate import Counts, EvalOptions, EvalReport, Evaluator, plain_json, read_records
+from ..quality.evaluate import Counts, EvalOptions, EvalReport, Evaluator, plain_json, read_records
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import printable
 from .schemas import resolve_schema

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ..batch import BatchItem
 from ..errors import ConfigurationError, DocumentError, ExtractorError, InputError
+from ..runs.runner import BatchItem
 from ..sources import read_head
 from ..sources._sniff import TEXT_SUFFIXES, describe, find_pdf_header, image_format
 from ..sources.files import describe_mode

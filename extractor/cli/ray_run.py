@@ -2,7 +2,7 @@
 
 The driver (this process) lists the inputs and leaves out those OUT already has, as a local run does;
 the cluster reads the files and makes the requests within one shared set of limits
-(`extractor.ray.extract_dataset`); the results stream back here and go through the same `JsonlSink`,
+(`extractor.runs.ray.extract_dataset`); the results stream back here and go through the same `JsonlSink`,
 so that a run killed at any point resumes with exactly one line per input.
 """
 
@@ -14,8 +14,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..batch import BatchItem, BatchResult, JsonlSink
 from ..errors import ExtractorError
+from ..runs.runner import BatchItem, BatchResult
+from ..runs.sink import JsonlSink
 from ..schema import CompiledSchema
 from .progress import Reporter, RunStats
 
@@ -31,7 +32,7 @@ def _rows(
     stats: RunStats,
 ) -> list[dict[str, Any]]:
     """The inputs as dataset rows; those known to fail already (unreadable JSONL lines...) written at once."""
-    from .run import write_result
+    from .records import write_result
 
     rows: list[dict[str, Any]] = []
     for item in items:
@@ -101,7 +102,7 @@ def run_on_ray(
 ) -> str | None:
     """Run the inputs on Ray (connecting to `address`, or starting a local cluster), writing each result
     through `sink`; returns why the run stopped, if it did."""
-    from ..ray import WriteCounts, _ray, extract_dataset, write_row
+    from ..runs.ray import WriteCounts, _ray, extract_dataset, write_row
 
     ray = _ray()
     rows = _rows(items, compiled, sink, stats)

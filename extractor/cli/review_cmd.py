@@ -1,5 +1,5 @@
 """`extractor review OUT.jsonl -o review.html`: every record of a run beside its source text, in one
-self-contained HTML page (see `extractor.review`).
+self-contained HTML page (see `extractor.quality.review`).
 
 Exit status: 0 when the page was written; 2 for bad usage (OUT or a named file cannot be read, the
 page cannot be written). Records that failed or have values not found are shown, not an error.
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from ..batch import errors_path_for
 from ..errors import ExtractorError
-from ..review import DEFAULT_MAX_CHARS, write_review
+from ..quality.review import DEFAULT_MAX_CHARS, write_review
+from ..runs.sink import errors_path_for
 from ._app import EXIT_OK, EXIT_USAGE, cli
 from ._text import printable
 

@@ -16,16 +16,16 @@ from typing import Any, cast
 
 import click
 
-from ..batch import BatchItem, BatchResult, BatchRunner, JsonlSink, errors_path_for
-from ..batch.loader import DEFAULT_LOAD_TIMEOUT
-from ..batch.provider import BATCH_DISCOUNT
-from ..cache import ResponseCache
+from ..client.cache import ResponseCache
+from ..client.catalog import DEFAULT_MODEL, ModelInfo, default_cache_dir
+from ..client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
+from ..client.modes import mode_names
+from ..documents.plan import plan_document
 from ..errors import ConfigurationError, ExtractorError, RunStoppedError
-from ..extract import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
-from ..models_info import DEFAULT_MODEL, ModelInfo, default_cache_dir
-from ..modes import mode_names
-from ..output.repairs import summarize_repairs
-from ..plan import plan_document
+from ..runs.loader import DEFAULT_LOAD_TIMEOUT
+from ..runs.provider import BATCH_DISCOUNT
+from ..runs.runner import BatchItem, BatchRunner
+from ..runs.sink import JsonlSink, errors_path_for
 from ..schema import CompiledSchema, compile_schema
 from ..sources import Document, typical_tokens
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
@@ -33,6 +33,7 @@ from ._text import byte_size, printable, setup_logging
 from .batch_api import EXIT_NOT_FINISHED, run_batch_api
 from .inputs import InputStats, check_inputs, count_inputs, expand_inputs
 from .progress import Reporter, RunStats
+from .records import write_result
 from .schemas import resolve_schema
 
 __all__ = ["run"]
@@ -48,74 +49,6 @@ def _instructions(value: str | None) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"--instructions {value}: cannot read {path} ({exc.strerror})") from None
-
-
-def _meta(result: BatchResult[Any]) -> dict[str, Any]:
-    """What a record says about how it was made (never the API key)."""
-    r = result.result
-    usage = result.usage
-    meta: dict[str, Any] = dict(result.meta)
-    meta.update(
-        {
-            "attempts": len(r.attempts) if r else len(getattr(result.error, "attempts", None) or []),
-            "usage": {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "reasoning_tokens": usage.reasoning_tokens,
-            },
-            "cost": round(usage.cost, 8),
-        }
-    )
-    conflicts = r.conflicts if r is not None else getattr(result.error, "conflicts", None)
-    if conflicts:  # chunks of a long document that disagreed: kept as data, whichever value was used
-        meta["conflicts"] = {
-            path: [{"chunk": index + 1, "value": value} for index, value in offered]
-            for path, offered in conflicts.items()
-        }
-    if r is not None:
-        meta.update(
-            {
-                "model": r.model,
-                "mode": r.mode,
-                "reasks": r.reasks,
-                "cached": all(a.cached for a in r.attempts),
-                "repairs": summarize_repairs(r.repairs),
-                "latency": round(r.latency, 3),
-                "finish_reason": r.finish_reason,
-                "generation_id": r.generation_id,
-            }
-        )
-        if r.chunks:
-            meta["chunks"] = len(r.chunks)
-        if r.fallbacks:
-            meta["fallbacks"] = r.fallbacks
-        if r.evidence is not None:
-            meta["unsupported"] = [e.path for e in r.unsupported]
-    return meta
-
-
-def _count(stats: RunStats, result: BatchResult[Any]) -> None:
-    usage = result.usage
-    stats.prompt_tokens += usage.prompt_tokens
-    stats.completion_tokens += usage.completion_tokens
-    stats.cost += usage.cost
-    stats.cost_known = stats.cost_known and usage.cost_known
-    if result.skipped:
-        if isinstance(result.error, RunStoppedError):
-            stats.stopped += 1
-        else:
-            stats.skipped += 1
-    elif result.ok and result.result is not None:
-        stats.ok += 1
-        r = result.result
-        if r.repairs:
-            stats.repaired += 1
-            stats.repair_kinds.update(summarize_repairs(r.repairs))
-        stats.reasked += 1 if r.reasks else 0
-        stats.cached += 1 if r.attempts and all(a.cached for a in r.attempts) else 0
-    else:
-        stats.failed += 1
-        stats.error_types[type(result.error).__name__] += 1
 
 
 async def _run_batch(
@@ -134,19 +67,6 @@ async def _run_batch(
     finally:
         await results.aclose()
         await runner.extractor.aclose()
-
-
-def write_result(result: BatchResult[Any], compiled: CompiledSchema[Any], sink: JsonlSink, stats: RunStats) -> None:
-    """One input's outcome counted and written: its record to OUT, or its error to the errors file."""
-    _count(stats, result)
-    if result.skipped:
-        return  # not started: left for the next run
-    if result.ok:
-        record = {"id": result.id, "source": result.source, "data": compiled.dump(result.value), "meta": _meta(result)}
-        sink.write_ok(record)
-    else:
-        error = {"type": type(result.error).__name__, "message": str(result.error)}
-        sink.write_error({"id": result.id, "source": result.source, "error": error, "meta": _meta(result)})
 
 
 #: the answer tokens a dry run counts for a record of fixed shape

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..plan import split_preamble
+from ..documents.plan import split_preamble
 from .recorded import RecordedRequest, requested_schema
 from .replies import Reply
 
