@@ -61,8 +61,15 @@ def the_request() -> tuple[bytes, dict[str, str]]:
     return sent.body, headers
 
 
-async def run_batch(requests: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> float:
-    """Requests per second for `requests` calls of `one`, `concurrency` at a time."""
+#: the client's CPU time per request (ms), by client: the figure a busy machine moves least
+CPU_MS: dict[str, list[float]] = {}
+
+
+async def run_batch(
+    requests: int, concurrency: int, one: Callable[[int], Awaitable[Any]], name: str | None = None
+) -> float:
+    """Requests per second for `requests` calls of `one`, `concurrency` at a time; with `name`, the
+    client process's CPU time per request is kept in `CPU_MS` (the server runs in its own process)."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
@@ -75,8 +82,10 @@ async def run_batch(requests: int, concurrency: int, one: Callable[[int], Awaita
                 return
             await one(i)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if name is not None:
+        CPU_MS.setdefault(name, []).append((time.process_time() - cpu) * 1000 / requests)
     return requests / (time.perf_counter() - started)
 
 
@@ -90,7 +99,7 @@ async def measure(name: str, base_url: str, requests: int, concurrency: int, rep
 
         await run_batch(concurrency, concurrency, one)  # warm up: connections, schema cache
         for _ in range(repeats):
-            figures.append(await run_batch(requests, concurrency, one))
+            figures.append(await run_batch(requests, concurrency, one, name))
         await ex.aclose()
     elif name == "instructor":
         try:
@@ -108,7 +117,7 @@ async def measure(name: str, base_url: str, requests: int, concurrency: int, rep
 
         await run_batch(concurrency, concurrency, one)
         for _ in range(repeats):
-            figures.append(await run_batch(requests, concurrency, one))
+            figures.append(await run_batch(requests, concurrency, one, name))
         await oai.close()
     else:
         body, headers = the_request()
@@ -122,7 +131,7 @@ async def measure(name: str, base_url: str, requests: int, concurrency: int, rep
 
             await run_batch(concurrency, concurrency, one)
             for _ in range(repeats):
-                figures.append(await run_batch(requests, concurrency, one))
+                figures.append(await run_batch(requests, concurrency, one, name))
     return figures
 
 
@@ -149,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             row: dict[str, Any] = {"latency": latency, "requests": requests}
             # the clients take turns, one run each, so that a change in the machine's load falls on all
             runs: dict[str, list[float] | None] = {name: [] for name in CLIENTS}
+            CPU_MS.clear()
             for _ in range(args.repeats):
                 for name in CLIENTS:
                     if runs[name] is not None:
@@ -156,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                         runs[name] = None if figures is None else [*(runs[name] or []), *figures]
             for name, got in runs.items():
                 row[name] = None if not got else {"best": max(got), "median": statistics.median(got)}
+                if got:
+                    row[name]["cpu_ms"] = statistics.median(CPU_MS[name])
             report["runs"].append(row)
         finally:
             proc.terminate()
@@ -170,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nserver latency {latency * 1000:.0f} ms, {row['requests']} requests{ideal}:")
         for name in CLIENTS:
             fig = row[name]
-            shown = "not installed" if fig is None else f"{fig['best']:8.0f} req/s best, {fig['median']:8.0f} median"
+            shown = "not installed"
+            if fig is not None:
+                shown = f"{fig['best']:8.0f} req/s best, {fig['median']:8.0f} median, {fig['cpu_ms']:.2f} ms CPU/req"
             print(f"  {name:13s} {shown}")
         ours, bare, inst = row["extractor"], row["bare aiohttp"], row["instructor"]
         print(f"  extractor / bare aiohttp = {ours['median'] / bare['median']:.2f}")
