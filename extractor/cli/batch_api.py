@@ -17,6 +17,7 @@ from ..runs.sink import JsonlSink
 from ..schema import CompiledSchema
 from ._app import EXIT_OK, cli
 from .progress import RunStats
+from .records import write_result
 
 __all__ = ["EXIT_NOT_FINISHED", "run_batch_api"]
 
@@ -46,8 +47,6 @@ async def _batch_run(
 ) -> bool:
     """The batch run (`ProviderBatch.run`), its results written as a synchronous run writes them; whether
     every batch had ended."""
-    from .records import write_result
-
     told = False
 
     def report(entries: list[BatchEntry]) -> None:

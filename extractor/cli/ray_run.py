@@ -19,6 +19,7 @@ from ..runs.runner import BatchItem, BatchResult
 from ..runs.sink import JsonlSink
 from ..schema import CompiledSchema
 from .progress import Reporter, RunStats
+from .records import write_result
 
 __all__ = ["run_on_ray"]
 
@@ -32,8 +33,6 @@ def _rows(
     stats: RunStats,
 ) -> list[dict[str, Any]]:
     """The inputs as dataset rows; those known to fail already (unreadable JSONL lines...) written at once."""
-    from .records import write_result
-
     rows: list[dict[str, Any]] = []
     for item in items:
         error = item.error
