@@ -498,7 +498,7 @@ class Extractor:
     def aextract_many(
         self, schema: Any, sources: Iterable[Any] | AsyncIterable[Any], **options: Unpack[ManyOptions]
     ) -> AsyncGenerator[BatchResult[Any], None]:
-        """Results for many sources, as they finish (see `extractor.runs.BatchRunner`).
+        """Results for many sources, as they finish (see `extractor.runs.runner.BatchRunner`).
 
         `sources` may be any (lazy) iterable of texts, paths, documents, images, `{"id", "text"}`
         dicts or `BatchItem`s. At most `concurrency` (default 16) extractions run at once (fewer

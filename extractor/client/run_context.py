@@ -18,7 +18,7 @@ __all__ = ["RunContext", "current_run", "reset_run", "use_run"]
 class RunContext:
     """What a run wants to know about the requests made for it, and its cache. The default methods do nothing."""
 
-    #: a response cache for this run (an `extractor.runs.ResponseCache`), or None
+    #: a response cache for this run (an `extractor.client.cache.ResponseCache`), or None
     cache: Any = None
 
     async def before_request(self, body: Mapping[str, Any]) -> None:
