@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
-import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from browser import DevTools, chrome_args, running_chromium
 from fpdf import FPDF
 from pdf_samples import text_pdf
 from PIL import Image as PILImage
@@ -420,47 +416,6 @@ def test_a_real_run_reviewed(server: TestServer, tmp_path: Path) -> None:
 # --- in a real browser ---------------------------------------------------------------------------
 
 
-@functools.cache
-def chromium() -> str | None:
-    """A Chromium that starts here, or None: `$CHROMIUM`, Debian's `chromium` or another on PATH, or
-    Playwright's (`python -m playwright install chromium`)."""
-    names = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-    found = [os.environ.get("CHROMIUM"), *(shutil.which(name) for name in names)]
-    found += sorted(glob.glob(os.path.expanduser("~/.cache/ms-playwright/chromium-*/chrome-linux*/chrome")))
-    for path in found:
-        if not path:
-            continue
-        try:
-            ok = subprocess.run([path, "--version"], capture_output=True, timeout=30).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return path
-    return None
-
-
-def browser() -> str:
-    path = chromium()
-    if path is None:
-        pytest.skip("no Chromium installed (apt-get install -y chromium; .ci/run installs it when apt works)")
-    return path
-
-
-def chrome_args(profile: str, *extra: str) -> list[str]:
-    return [
-        browser(),
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-        *extra,
-    ]
-
-
 def dump_dom(page: Path, fragment: str) -> Dom:
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
@@ -516,94 +471,10 @@ def test_the_page_renders_highlights_in_a_screenshot(page: Path, tmp_path: Path)
     assert failed.get(FOUND_RGB, 0) < every[FOUND_RGB] / 2  # the highlighted records are hidden (legend only)
 
 
-class DevTools:
-    """A page in a headless Chromium driven through the DevTools protocol (real input events)."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.ws.send_json({"id": self.next_id, "method": method, "params": params})
-        while True:
-            message = await self.ws.receive_json(timeout=30)
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                result: dict[str, Any] = message["result"]
-                return result
-
-    async def js(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    async def mouse(self, selector: str, *kinds: str) -> None:
-        box = await self.js(f"(r => [r.x + r.width / 2, r.y + r.height / 2])(document.querySelector('{selector}')"
-                            ".getBoundingClientRect())")  # fmt: skip
-        for kind in kinds:
-            await self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-
-    async def hover(self, selector: str) -> None:
-        await self.js(f"document.querySelector('{selector}').scrollIntoView({{block: 'center'}})")
-        await self.mouse(selector, "mouseMoved")
-
-    async def click(self, selector: str) -> None:
-        await self.hover(selector)
-        await self.mouse(selector, "mousePressed", "mouseReleased")
-
-    async def until(self, expression: str) -> Any:
-        """The value of `expression` once it is truthy (the page's handlers run asynchronously)."""
-        deadline = time.monotonic() + 30
-        while not (value := await self.js(expression)):
-            assert time.monotonic() < deadline, f"never true: {expression}"
-            await asyncio.sleep(0.05)
-        return value
-
-
 @pytest.fixture
 def devtools(page: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, DevTools]]:
-    browser()
-    profile = tempfile.mkdtemp()
-    process = subprocess.Popen(
-        chrome_args(profile, "--remote-debugging-port=0", page.as_uri() + "#all"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    loop = asyncio.new_event_loop()
-    session: aiohttp.ClientSession | None = None
-    try:
-        port_file = Path(profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and "\n" in port_file.read_text()):
-            assert time.monotonic() < deadline and process.poll() is None, "Chromium did not start its DevTools"
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-
-        async def connect() -> DevTools:
-            nonlocal session
-            session = aiohttp.ClientSession()
-            while True:
-                targets = await (await session.get(f"http://127.0.0.1:{port}/json/list")).json()
-                pages = [t for t in targets if t["type"] == "page" and t["url"].startswith("file:")]
-                if pages:
-                    break
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            tools = DevTools(await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0))
-            while not await tools.js("document.body && document.body.getAttribute('data-ready') === '1'"):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            return tools
-
-        yield loop, loop.run_until_complete(connect())
-    finally:
-        if session is not None:
-            loop.run_until_complete(session.close())
-        loop.close()
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
+    with running_chromium(page.as_uri() + "#all") as (loop, chromium):
+        yield loop, loop.run_until_complete(chromium.page())
 
 
 def test_hovering_and_clicking_values_in_the_browser(devtools: tuple[asyncio.AbstractEventLoop, DevTools]) -> None:
