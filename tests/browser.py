@@ -75,6 +75,17 @@ def chrome_args(profile: str, *extra: str) -> list[str]:
     ]
 
 
+def dumped(page: Path, fragment: str = "") -> str:
+    """The DOM of `page` (opened with `fragment`) once its scripts ran, as Chromium's `--dump-dom` prints it."""
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            chrome_args(profile, "--dump-dom", page.as_uri() + fragment), capture_output=True, text=True, timeout=120
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'data-ready="1"' in done.stdout  # the scripts ran to their end
+    return done.stdout
+
+
 class DevTools:
     """A page in a headless Chromium driven through the DevTools protocol (real input events)."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import DevTools, chrome_args, running_chromium
+from browser import DevTools, chrome_args, dumped, running_chromium
 from fpdf import FPDF
 from pdf_samples import text_pdf
 from PIL import Image as PILImage
@@ -35,6 +35,7 @@ from extractor.review import (
     segments,
 )
 from extractor.review.assets import SCRIPT
+from extractor.review.editing import EDIT_SCRIPT
 from extractor.review.texts import OUTSIDE_ROOTS
 from extractor.testing import TestServer
 
@@ -150,12 +151,12 @@ def test_everything_is_escaped_and_only_the_page_script_may_run() -> None:
     page = render_page(ReviewPage('<out>".jsonl', None, [ok, failed], problems=["<bad line>"]))
     for raw in (EVIL, "<img src=x", "<svg", "<b>", "<u>", "<i>x", "<T>", "<bad", "<out>"):
         assert raw not in page, raw
-    assert page.count("<script>") == 1  # the page's own
+    assert page.count("<script>") == 2  # the page's own two (and its settings, a data block)
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in page  # in the values table
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # in the source text
     assert 'data-key="r0v0"' in page and "&quot;&gt;&lt;b&gt;id" in page
-    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
-    assert f"script-src 'sha256-{digest}'" in page and "default-src 'none'" in page
+    digests = [base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() for code in (EDIT_SCRIPT, SCRIPT)]
+    assert f"script-src 'sha256-{digests[0]}' 'sha256-{digests[1]}';" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched
 
 
@@ -279,7 +280,7 @@ class Dom(HTMLParser):
             self.rows[a["data-key"]] = a
         elif tag == "a" and "data-filter" in a:
             self.nav[a["data-filter"]] = a.get("aria-current", "")
-        self.scripts += tag == "script"
+        self.scripts += tag == "script" and "type" not in a  # a data block (type=application/json) does not run
         self._in_title = tag == "title"
 
     def handle_endtag(self, tag: str) -> None:
@@ -314,7 +315,7 @@ def test_the_command_writes_a_self_contained_page(page: Path) -> None:
     assert [m["text"] for m in dom.marks("r2v1")] == ["XJ-99"]  # the JSONL line read again
     assert "source not found: gone.pdf" in html and "no text to look in · flagged by the run" in html
     assert "total: &lt;b&gt;not a number&lt;/b&gt;" in html and "Never extracted" in html  # the failure, its text
-    assert dom.scripts == 1 and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert dom.scripts == 2 and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
 
 
 def test_stdin_inputs_need_inputs_and_a_missing_out_is_a_usage_error(tmp_path: Path) -> None:
@@ -417,13 +418,7 @@ def test_a_real_run_reviewed(server: TestServer, tmp_path: Path) -> None:
 
 
 def dump_dom(page: Path, fragment: str) -> Dom:
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            chrome_args(profile, "--dump-dom", page.as_uri() + fragment), capture_output=True, text=True, timeout=120
-        )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert 'data-ready="1"' in done.stdout  # the script ran to its end
-    return Dom(done.stdout)
+    return Dom(dumped(page, fragment))
 
 
 def test_the_hash_filters_records_in_the_browser(page: Path) -> None:
@@ -433,9 +428,9 @@ def test_the_hash_filters_records_in_the_browser(page: Path) -> None:
     assert failed.shown() == ["r5"]
     unsupported = dump_dom(page, "#unsupported")
     assert unsupported.shown() == ["r0", "r4"]
-    assert unsupported.nav == {"all": "false", "failed": "false", "unsupported": "true"}
+    assert unsupported.nav == {"all": "false", "failed": "false", "unsupported": "true", "todo": "false"}
     # the injected script did not run, and is on the page as text only
-    assert every.title.startswith("review: ") and every.scripts == 1
+    assert every.title.startswith("review: ") and every.scripts == 2
     assert [m["text"] for m in every.marks("r0v1")] == [EVIL]
 
 
