@@ -7,7 +7,8 @@ flagged). `extractor review` writes the page (timed, in a child process); Chromi
 `--runs` times (a fresh navigation each), and the time from the navigation to the end of the page's
 scripts (`body[data-ready=1]`) is printed, with the page's size and the JavaScript heap it used.
 Where the page can edit and export (`window.extractorReview`), every value is then accepted and the
-gold file made in the page, and that is timed too.
+gold file made in the page, and the page loaded once more with all that work restored from
+`localStorage`; each is timed too.
 
     python benchmarks/review_page.py [--records 1000] [--chars 37000] [--runs 3] [--keep DIR]
 
@@ -17,6 +18,7 @@ To measure another checkout: `PYTHONPATH=/path/to/checkout python benchmarks/rev
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import random
 import statistics
@@ -117,6 +119,12 @@ async def measure(chromium: Chromium, page: Path, runs: int) -> dict[str, Any]:
         started = time.perf_counter()
         lines = await tools.js("window.extractorReview.goldText().split('\\n').filter(Boolean).length")
         result["export"] = (time.perf_counter() - started, lines)
+        started = time.perf_counter()
+        await tools.call("Page.navigate", url=page.as_uri())
+        await asyncio.sleep(0.05)
+        await tools.until("document.body && document.body.getAttribute('data-ready') === '1'", timeout=600)
+        result["restored"] = time.perf_counter() - started
+        result["storage_kb"] = await tools.js("localStorage.getItem(Object.keys(localStorage)[0]).length") / 1000
     return result
 
 
@@ -155,6 +163,10 @@ def main() -> None:
         print(f"accept every value in the page: {seconds:.2f} s ({accepted:,} values)")
         seconds, lines = result["export"]
         print(f"gold.jsonl made in the page: {seconds:.2f} s ({lines:,} lines)")
+        print(
+            f"load with every record's work restored from localStorage ({result['storage_kb']:,.0f} KB): "
+            f"{result['restored']:.2f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from browser import SHIFT, Chromium, DevTools, dumped, running_chromium
+from browser import CTRL, SHIFT, Chromium, DevTools, dumped, running_chromium
 from pydantic import BaseModel, Field
 
 from extractor.evaluate import EvalInputError, Evaluator, read_records
@@ -530,3 +532,129 @@ def test_eval_names_a_scalar_lists_items_by_their_own_index() -> None:
         (None, ("tags", 2), "spurious"),
     ]
     assert located.gold_only == [(("tags",), ("tags", 2))] and located.out_only == [("tags", 2)]
+
+
+def test_keys_move_strike_add_and_undo_and_eval_counts_an_added_item_as_missed(
+    run: Path, chromium: tuple[asyncio.AbstractEventLoop, Chromium]
+) -> None:
+    """j/k move, n strikes a nullable value (and is refused for a required one), + adds a list item whose
+    fields are typed in, Ctrl+Z undoes, . finds the next value to review; eval then counts the struck
+    value as spurious and the added item's fields as missed. Without a schema a corrected number stays a
+    number."""
+    loop, browser = chromium
+    current = "document.querySelector('tr.cur') && document.querySelector('tr.cur').getAttribute('data-key')"
+
+    async def scenario() -> str:
+        tools = await browser.page()
+        assert await tools.js("window.extractorReview.exportGold().lines.length") == 0
+        assert (await tools.js("document.getElementById('message').textContent")).startswith("Nothing to export yet")
+        for k, expected in (("j", "number"), ("j", "date"), ("j", "total"), ("k", "date")):
+            await tools.press(k)
+            assert await tools.until(current) == key("a.txt", expected)
+        await tools.press("n")  # the date is nullable: struck
+        await tools.until(f"{ROW_CLASSES}('{key('a.txt', 'date')}').split(' ').includes('none')")
+        assert await tools.js(current) == key("a.txt", "total")
+        await at_row(tools, key("a.txt", "number"))
+        await tools.press("n")  # required, not nullable: refused
+        assert "The schema needs a value at $.number" in await tools.until(
+            "document.getElementById('message').textContent"
+        )
+        assert "none" not in (await tools.js(f"{ROW_CLASSES}('{key('a.txt', 'number')}')")).split()
+        await at_row(tools, key("a.txt", "lines[1].sku"))
+        await tools.press("+")  # a line the model missed: its three fields, typed in
+        await tools.until("document.activeElement && document.activeElement.classList.contains('in')")
+        await tools.type("SKU-3")
+        await tools.press("Enter")
+        for typed in ("5", "50"):
+            await tools.until("document.querySelector('tr.cur') && !document.querySelector('tr.cur .editor')")
+            await tools.press("e")
+            await tools.until("document.activeElement && document.activeElement.classList.contains('in')")
+            await tools.type(typed)
+            await tools.press("Enter")
+        await tools.until("document.querySelectorAll('tbody.more tr.ok').length === 3")
+        await at_row(tools, key("a.txt", "currency"))
+        await tools.press("a")
+        await tools.until(f"{ROW_CLASSES}('{key('a.txt', 'currency')}').split(' ').includes('ok')")
+        await tools.press("z", CTRL)
+        await tools.until(f"!{ROW_CLASSES}('{key('a.txt', 'currency')}').split(' ').includes('ok')")
+        assert await tools.js(current) == key("a.txt", "week")  # a moved on; z undid, leaving the place
+        await tools.press(".")  # the next value not reviewed yet
+        assert await tools.until(current) == key("a.txt", "lines[0].sku")
+        await tools.press("A", SHIFT)
+        await tools.until("document.querySelector('#r0 .tools .done').textContent === '14 of 14 reviewed'")
+        gold: str = await tools.js("window.extractorReview.goldText()")
+        return gold
+
+    gold = loop.run_until_complete(scenario())
+    lines = [json.loads(line) for line in gold.splitlines()]
+    added = {"sku": "SKU-3", "qty": 5, "amount": 50}
+    assert lines == [
+        {"id": "a.txt", "data": {**RECORDS["a.txt"], "date": None, "lines": [*RECORDS["a.txt"]["lines"], added]}}
+    ]
+    (run / "gold.jsonl").write_text(gold)
+    done = extractor("eval", "gold.jsonl", "out.jsonl", "--schema", "schema.json", "--json", cwd=run)
+    assert done.returncode == 0, done.stderr
+    overall = json.loads(done.stdout)["overall"]
+    assert (overall["spurious"], overall["missed"], overall["wrong"]) == (1, 3, 0)
+
+    # without a schema, a value keeps its type: a number typed in is a number
+    assert extractor("review", "out.jsonl", "-o", "plain.html", cwd=run).returncode == 0
+    with running_chromium((run / "plain.html").as_uri()) as (loop2, browser2):
+
+        async def plain() -> Any:
+            tools = await browser2.page()
+            await correct(tools, key("a.txt", "total"), text="41")
+            await tools.press("A", SHIFT)
+            return json.loads((await tools.js("window.extractorReview.goldText()")).splitlines()[0])["data"]["total"]
+
+        assert loop2.run_until_complete(plain()) == 41
+
+
+def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
+    """README's three commands, as written, on the examples' invoices (their PDFs beside OUT): the page
+    (its gold.jsonl made in Chromium as the export button makes it), eval on it, and a second pass."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme.split("### From review to gold", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["extractor", "review"], ["extractor", "eval"], ["extractor", "review"]]
+    invoices = root / "examples" / "invoices"
+    expected = [json.loads(line) for line in (invoices / "expected.jsonl").read_text().splitlines()]
+    for line in expected:
+        shutil.copy(invoices / line["file"], tmp_path / line["file"])
+    out = [{"id": line["file"], "source": line["file"], "data": line["data"]} for line in expected]
+    (tmp_path / "out.jsonl").write_text("".join(json.dumps(r) + "\n" for r in out))
+    out[0]["data"] = {**out[0]["data"], "total": out[0]["data"]["total"] + 1}
+    (tmp_path / "new.jsonl").write_text("".join(json.dumps(r) + "\n" for r in out))
+
+    done = extractor(*commands[0][1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with running_chromium((tmp_path / "review.html").as_uri()) as (loop, browser):
+
+        async def label() -> str:
+            tools = await browser.page()
+            assert await tools.js("window.extractorReview.acceptAll()") > 100
+            got = await tools.js("window.extractorReview.exportGold()")
+            assert got["problems"] == [] and got["labelled"] == 4
+            text: str = await tools.js("window.extractorReview.goldText()")
+            return text
+
+        (tmp_path / "gold.jsonl").write_text(loop.run_until_complete(label()))
+    done = extractor(*commands[1][1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "records: 4 in GOLD, 4 in OUT, 4 matched" in done.stdout and "every field right: 4 of 4" in done.stdout
+    done = extractor(*commands[2][1:], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "gold.jsonl: 4 records labelled, OUT disagrees with 1 of them" in done.stdout
+
+
+def test_a_gold_file_that_cannot_be_read_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    write_run(tmp_path)
+    (tmp_path / "gold.jsonl").write_text('{"id": "a.txt", "data": {}}\n{"id": "a.txt", "unusable": true}\n')
+    done = extractor("review", "out.jsonl", "--gold", "gold.jsonl", cwd=tmp_path)
+    assert done.returncode == 2 and "error: GOLD gold.jsonl:2: id 'a.txt' again (first at line 1)" in done.stderr
+    done = extractor("review", "out.jsonl", "--gold", "none.jsonl", cwd=tmp_path)
+    assert done.returncode == 2 and "error: --gold none.jsonl: no such file" in done.stderr
+    done = extractor("review", "out.jsonl", "--schema", "nothing.json", cwd=tmp_path)
+    assert done.returncode == 2 and "schema file nothing.json not found" in done.stderr
+    assert not (tmp_path / "out.review.html").exists()

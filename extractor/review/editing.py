@@ -714,11 +714,6 @@ EDIT_SCRIPT: Final = r"""
   }
 
   // --- moving around -------------------------------------------------------------------------
-  function visibleRows() {
-    return Array.prototype.filter.call(document.querySelectorAll("section.record tr.v"), function (tr) {
-      return !tr.closest("section.record").hidden;
-    });
-  }
   function setCur(tr, scroll) {
     if (cur && cur !== tr) {
       cur.classList.remove("cur");
@@ -735,14 +730,26 @@ EDIT_SCRIPT: Final = r"""
       tr.focus({preventScroll: true});
     }
   }
+  function rowsIn(rec) { return Array.prototype.slice.call(rec.el.querySelectorAll("tr.v")); }
   function step(by, onlyOpen) {
-    var rows = visibleRows();
-    if (!rows.length) { return; }
-    var at = cur ? rows.indexOf(cur) : -1;
-    var i = at < 0 ? (by > 0 ? -1 : rows.length) : at;
-    for (var n = 0; n < rows.length; n++) {
+    var rec = cur ? recOf(cur) : null;
+    var r = rec ? rec.index : by > 0 ? -1 : recs.length;
+    var rows = rec ? rowsIn(rec) : [];
+    var i = rec ? rows.indexOf(cur) : -1;
+    if (i < 0 && by < 0) { i = rows.length; }
+    for (;;) {
       i += by;
-      if (i < 0 || i >= rows.length) { say(onlyOpen ? "No value left to review below." : ""); return; }
+      if (i < 0 || i >= rows.length) {
+        r += by;
+        while (r >= 0 && r < recs.length && (recs[r].el.hidden || recs[r].failed)) { r += by; }
+        if (r < 0 || r >= recs.length) {
+          say(onlyOpen ? "No value left to review " + (by > 0 ? "below." : "above.") : "");
+          return;
+        }
+        rows = rowsIn(recs[r]);
+        i = by > 0 ? -1 : rows.length;
+        continue;
+      }
       if (!onlyOpen || !reviewed(rows[i])) { setCur(rows[i], true); return; }
     }
   }
@@ -1085,7 +1092,12 @@ EDIT_SCRIPT: Final = r"""
         (got.problems.length > 5 ? "\n..." : ""), true);
       return got;
     }
-    var blob = new Blob([got.lines.length ? got.lines.join("\n") + "\n" : ""], {type: "application/x-ndjson"});
+    if (!got.lines.length) {
+      say("Nothing to export yet: review a record to its end (A accepts the rest), or mark it unusable (u)" +
+        (got.partly ? "; " + got.partly + " partly reviewed." : "."), true);
+      return got;
+    }
+    var blob = new Blob([got.lines.join("\n") + "\n"], {type: "application/x-ndjson"});
     var url = URL.createObjectURL(blob);
     var link = document.createElement("a");
     link.href = url;
@@ -1142,6 +1154,8 @@ EDIT_SCRIPT: Final = r"""
   });
   document.addEventListener("click", function (ev) {
     var button = ev.target.closest("button[data-k]");
+    var pressed = ev.target.closest("button");
+    if (pressed) { pressed.blur(); }  // the keys act on values again, not on the button
     if (button) {
       var row = button.closest("tr.v");
       if (row) { setCur(row, false); act(button.getAttribute("data-k"), row, false); }

@@ -53,6 +53,7 @@ class RecordLabels:
 
     @property
     def disagreements(self) -> int:
+        """How many places OUT disagrees with GOLD at: values, and list items added or removed."""
         return len(self.disagree) + self.added + self.removed + self.extra
 
 

@@ -171,7 +171,7 @@ def record_html(record: RecordView, labels: RecordLabels | None = None) -> str:
         f'data-unsupported="{int(record.unsupported)}" data-id="{_e(record.id)}" data-n="{len(record.values)}"'
         f"{data}{work}>",
         f'<div class="head"><h2><span class="rid">{_e(record.id)}</span>{source}</h2>'
-        f"{_badges(record, labels)}{_TOOLS}</div>",
+        f"{_badges(record, labels)}{_tools(record)}</div>",
     ]
     if record.failed:
         message = _error_text(record)
@@ -194,12 +194,17 @@ def record_html(record: RecordView, labels: RecordLabels | None = None) -> str:
     return "".join(parts)
 
 
-#: each record's buttons (the page's script shows them and handles them)
-_TOOLS: Final = (
-    '<span class="tools"><button type="button" data-do="rest" title="accept every value not reviewed yet (A)">'
-    'accept the rest</button><button type="button" data-do="bad" title="a bad scan, no labels (u)">unusable</button>'
-    '<span class="done"></span></span>'
+#: each record's buttons (the page's script handles them); a failure can only be marked unusable
+_REST: Final = (
+    '<button type="button" data-do="rest" title="accept every value not reviewed yet (A)">accept the rest</button>'
 )
+_BAD: Final = '<button type="button" data-do="bad" title="a bad scan, no labels (u)">unusable</button>'
+
+
+def _tools(record: RecordView) -> str:
+    return f'<span class="tools">{"" if record.failed else _REST}{_BAD}<span class="done"></span></span>'
+
+
 _STYLES: Final = STYLE + EDIT_STYLE
 
 
