@@ -69,7 +69,7 @@ tr.v.gone td{opacity:.45;text-decoration:line-through}
 tr.nv td.path{color:#1d4ed8}
 section.record.bad .cols{opacity:.45}
 .badge.weak{background:#fef3c7}
-.badge.dis{background:#fb923c;color:#111827}
+.badge.disagree{background:#fb923c;color:#111827}
 .dis{display:block;color:#7c2d12;background:#ffedd5;border-radius:3px;padding:0 .3rem;margin-top:.1rem;
  overflow-wrap:break-word}
 mark.ev.weak{background:transparent;border-bottom:2px dotted #b45309}

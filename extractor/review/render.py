@@ -131,7 +131,7 @@ def _badges(record: RecordView, labels: RecordLabels | None) -> str:
             f'chance: no support">{matches}</span>'
         )
     if labels is not None and labels.disagreements:
-        out.append(f'<span class="badge dis">OUT disagrees with gold: {labels.disagreements}</span>')
+        out.append(f'<span class="badge disagree">OUT disagrees with gold: {labels.disagreements}</span>')
     if record.repairs:
         kinds = ", ".join(f"{kind} \u00d7{count}" for kind, count in record.repairs.items())
         out.append(f'<span class="badge info">repaired: {_e(kinds)}</span>')
