@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
-import glob
 import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
+from browser import DevTools, chrome_args, dumped, running_chromium
 from fpdf import FPDF
 from pdf_samples import text_pdf
 from PIL import Image as PILImage
@@ -39,6 +35,7 @@ from extractor.quality.review import (
     segments,
 )
 from extractor.quality.review.assets import SCRIPT
+from extractor.quality.review.editing import EDIT_SCRIPT
 from extractor.quality.review.texts import OUTSIDE_ROOTS
 from extractor.testing import TestServer
 
@@ -154,12 +151,12 @@ def test_everything_is_escaped_and_only_the_page_script_may_run() -> None:
     page = render_page(ReviewPage('<out>".jsonl', None, [ok, failed], problems=["<bad line>"]))
     for raw in (EVIL, "<img src=x", "<svg", "<b>", "<u>", "<i>x", "<T>", "<bad", "<out>"):
         assert raw not in page, raw
-    assert page.count("<script>") == 1  # the page's own
+    assert page.count("<script>") == 2  # the page's own two (and its settings, a data block)
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in page  # in the values table
     assert "&lt;img src=x onerror=alert(1)&gt;" in page  # in the source text
     assert 'data-key="r0v0"' in page and "&quot;&gt;&lt;b&gt;id" in page
-    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
-    assert f"script-src 'sha256-{digest}'" in page and "default-src 'none'" in page
+    digests = [base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() for code in (EDIT_SCRIPT, SCRIPT)]
+    assert f"script-src 'sha256-{digests[0]}' 'sha256-{digests[1]}';" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing fetched
 
 
@@ -283,7 +280,7 @@ class Dom(HTMLParser):
             self.rows[a["data-key"]] = a
         elif tag == "a" and "data-filter" in a:
             self.nav[a["data-filter"]] = a.get("aria-current", "")
-        self.scripts += tag == "script"
+        self.scripts += tag == "script" and "type" not in a  # a data block (type=application/json) does not run
         self._in_title = tag == "title"
 
     def handle_endtag(self, tag: str) -> None:
@@ -318,7 +315,7 @@ def test_the_command_writes_a_self_contained_page(page: Path) -> None:
     assert [m["text"] for m in dom.marks("r2v1")] == ["XJ-99"]  # the JSONL line read again
     assert "source not found: gone.pdf" in html and "no text to look in · flagged by the run" in html
     assert "total: &lt;b&gt;not a number&lt;/b&gt;" in html and "Never extracted" in html  # the failure, its text
-    assert dom.scripts == 1 and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert dom.scripts == 2 and not re.search(r"""(src|href)=["']?(https?:)?//""", html)
 
 
 def test_stdin_inputs_need_inputs_and_a_missing_out_is_a_usage_error(tmp_path: Path) -> None:
@@ -420,55 +417,8 @@ def test_a_real_run_reviewed(server: TestServer, tmp_path: Path) -> None:
 # --- in a real browser ---------------------------------------------------------------------------
 
 
-@functools.cache
-def chromium() -> str | None:
-    """A Chromium that starts here, or None: `$CHROMIUM`, Debian's `chromium` or another on PATH, or
-    Playwright's (`python -m playwright install chromium`)."""
-    names = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-    found = [os.environ.get("CHROMIUM"), *(shutil.which(name) for name in names)]
-    found += sorted(glob.glob(os.path.expanduser("~/.cache/ms-playwright/chromium-*/chrome-linux*/chrome")))
-    for path in found:
-        if not path:
-            continue
-        try:
-            ok = subprocess.run([path, "--version"], capture_output=True, timeout=30).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if ok:
-            return path
-    return None
-
-
-def browser() -> str:
-    path = chromium()
-    if path is None:
-        pytest.skip("no Chromium installed (apt-get install -y chromium; .ci/run installs it when apt works)")
-    return path
-
-
-def chrome_args(profile: str, *extra: str) -> list[str]:
-    return [
-        browser(),
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        "--window-size=1280,1000",
-        *extra,
-    ]
-
-
 def dump_dom(page: Path, fragment: str) -> Dom:
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            chrome_args(profile, "--dump-dom", page.as_uri() + fragment), capture_output=True, text=True, timeout=120
-        )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert 'data-ready="1"' in done.stdout  # the script ran to its end
-    return Dom(done.stdout)
+    return Dom(dumped(page, fragment))
 
 
 def test_the_hash_filters_records_in_the_browser(page: Path) -> None:
@@ -478,9 +428,9 @@ def test_the_hash_filters_records_in_the_browser(page: Path) -> None:
     assert failed.shown() == ["r5"]
     unsupported = dump_dom(page, "#unsupported")
     assert unsupported.shown() == ["r0", "r4"]
-    assert unsupported.nav == {"all": "false", "failed": "false", "unsupported": "true"}
+    assert unsupported.nav == {"all": "false", "failed": "false", "unsupported": "true", "todo": "false"}
     # the injected script did not run, and is on the page as text only
-    assert every.title.startswith("review: ") and every.scripts == 1
+    assert every.title.startswith("review: ") and every.scripts == 2
     assert [m["text"] for m in every.marks("r0v1")] == [EVIL]
 
 
@@ -516,94 +466,10 @@ def test_the_page_renders_highlights_in_a_screenshot(page: Path, tmp_path: Path)
     assert failed.get(FOUND_RGB, 0) < every[FOUND_RGB] / 2  # the highlighted records are hidden (legend only)
 
 
-class DevTools:
-    """A page in a headless Chromium driven through the DevTools protocol (real input events)."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.next_id = 0
-
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        await self.ws.send_json({"id": self.next_id, "method": method, "params": params})
-        while True:
-            message = await self.ws.receive_json(timeout=30)
-            if message.get("id") == self.next_id:
-                assert "error" not in message, message
-                result: dict[str, Any] = message["result"]
-                return result
-
-    async def js(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    async def mouse(self, selector: str, *kinds: str) -> None:
-        box = await self.js(f"(r => [r.x + r.width / 2, r.y + r.height / 2])(document.querySelector('{selector}')"
-                            ".getBoundingClientRect())")  # fmt: skip
-        for kind in kinds:
-            await self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-
-    async def hover(self, selector: str) -> None:
-        await self.js(f"document.querySelector('{selector}').scrollIntoView({{block: 'center'}})")
-        await self.mouse(selector, "mouseMoved")
-
-    async def click(self, selector: str) -> None:
-        await self.hover(selector)
-        await self.mouse(selector, "mousePressed", "mouseReleased")
-
-    async def until(self, expression: str) -> Any:
-        """The value of `expression` once it is truthy (the page's handlers run asynchronously)."""
-        deadline = time.monotonic() + 30
-        while not (value := await self.js(expression)):
-            assert time.monotonic() < deadline, f"never true: {expression}"
-            await asyncio.sleep(0.05)
-        return value
-
-
 @pytest.fixture
 def devtools(page: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, DevTools]]:
-    browser()
-    profile = tempfile.mkdtemp()
-    process = subprocess.Popen(
-        chrome_args(profile, "--remote-debugging-port=0", page.as_uri() + "#all"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    loop = asyncio.new_event_loop()
-    session: aiohttp.ClientSession | None = None
-    try:
-        port_file = Path(profile) / "DevToolsActivePort"
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and "\n" in port_file.read_text()):
-            assert time.monotonic() < deadline and process.poll() is None, "Chromium did not start its DevTools"
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-
-        async def connect() -> DevTools:
-            nonlocal session
-            session = aiohttp.ClientSession()
-            while True:
-                targets = await (await session.get(f"http://127.0.0.1:{port}/json/list")).json()
-                pages = [t for t in targets if t["type"] == "page" and t["url"].startswith("file:")]
-                if pages:
-                    break
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            tools = DevTools(await session.ws_connect(pages[0]["webSocketDebuggerUrl"], max_msg_size=0))
-            while not await tools.js("document.body && document.body.getAttribute('data-ready') === '1'"):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.05)
-            return tools
-
-        yield loop, loop.run_until_complete(connect())
-    finally:
-        if session is not None:
-            loop.run_until_complete(session.close())
-        loop.close()
-        process.terminate()
-        process.wait(timeout=30)
-        shutil.rmtree(profile, ignore_errors=True)
+    with running_chromium(page.as_uri() + "#all") as (loop, chromium):
+        yield loop, loop.run_until_complete(chromium.page())
 
 
 def test_hovering_and_clicking_values_in_the_browser(devtools: tuple[asyncio.AbstractEventLoop, DevTools]) -> None:

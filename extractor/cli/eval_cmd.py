@@ -1,10 +1,12 @@
 """`extractor eval GOLD.jsonl OUT.jsonl --schema SCHEMA`: how accurate a pipeline's records are.
 
-GOLD lines are `{"id", "data"}` or `{"file", "data"}`; OUT is what `extractor run` writes. Records
-are paired by id, or a GOLD `file` by the path of OUT's `source`/`id` (its basename, or a longer
-path suffix), then compared field by field as `extractor.quality.evaluate` describes. Prints precision,
-recall, F1 and accuracy per field path and overall, the exact-record rate, and the records missing
-from OUT or extra in it; `--json` prints one JSON object instead.
+GOLD lines are `{"id", "data"}` or `{"file", "data"}`, or `{"id", "unusable": true}` for a record
+the review page marked unusable (left out, with its OUT record, and counted); OUT is what
+`extractor run` writes. Records are paired by id, or a GOLD `file` by the path of OUT's
+`source`/`id` (its basename, or a longer path suffix), then compared field by field as
+`extractor.quality.evaluate` describes. Prints precision, recall, F1 and accuracy per field path and
+overall, the exact-record rate, and the records missing from OUT or extra in it; `--json` prints
+one JSON object instead.
 
 Exit status: 0, or 1 when the overall accuracy is below `--min-accuracy`; 2 for bad usage (a file
 that cannot be read, a line that is not a record, a schema that cannot be read or compiled).
@@ -75,6 +77,12 @@ def format_report(report: EvalReport, *, details: bool = False) -> str:
         f"{len(report.missing_ids)} missing from OUT{_ids(report.missing_ids)}, "
         f"{len(report.extra_ids)} extra in OUT{_ids(report.extra_ids)}"
     )
+    if report.unusable_ids:
+        count = len(report.unusable_ids)
+        lines.append(
+            f"left out: {count} GOLD record{'' if count == 1 else 's'} marked unusable{_ids(report.unusable_ids)}, "
+            "and OUT's records of them"
+        )
     lines.append(f"records with every field right: {exact}")
     for path, count in report.approximations.items():
         lists = "1 list" if count == 1 else f"{count:,} lists"
@@ -167,7 +175,8 @@ def eval_command(
     """Compare OUT.jsonl (from `extractor run`) with GOLD.jsonl, field by field.
 
     GOLD lines are {"id", "data"} or {"file", "data"}: an id pairs with OUT's id; a file pairs with
-    the OUT record whose source (or id) is that path or ends with it (a basename works). Prints
+    the OUT record whose source (or id) is that path or ends with it (a basename works). Lines
+    {"id", "unusable": true} (from `extractor review`'s export) are left out and counted. Prints
     precision, recall, F1 and accuracy per field and overall; exit 1 when the overall accuracy is
     below --min-accuracy, 2 for bad usage.
     """

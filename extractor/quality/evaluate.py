@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from rapidfuzz import fuzz
 
@@ -83,12 +83,15 @@ from ..schema._refs import RefResolver, UnresolvableRef
 
 __all__ = [
     "KINDS",
+    "Comparison",
     "Counts",
     "Disagreement",
     "EvalInputError",
     "EvalOptions",
     "EvalReport",
     "Evaluator",
+    "Located",
+    "Place",
     "Record",
     "match_records",
     "plain_json",
@@ -214,6 +217,35 @@ class Disagreement:
         }
 
 
+#: the keys and indexes from a record's data to one value (`("line_items", 2, "amount")`)
+Place: TypeAlias = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison, placed on both sides: `gold_at` and `out_at` lead from each record's data to the
+    values compared (None: that side lacks the list item the value would be in); `field` is the field
+    path it counts for (`line_items[].amount`)."""
+
+    kind: Kind
+    field: str
+    gold_at: Place | None
+    out_at: Place | None
+    gold: Any
+    out: Any
+
+
+@dataclass
+class Located:
+    """Every comparison of one record (`Evaluator.locate`), and the list items only one side has: each
+    GOLD item no OUT item was paired with as `(the OUT list's place, the GOLD item's place)`, each such
+    OUT item as its place."""
+
+    comparisons: list[Comparison] = field(default_factory=list)
+    gold_only: list[tuple[Place, Place]] = field(default_factory=list)
+    out_only: list[Place] = field(default_factory=list)
+
+
 @dataclass
 class EvalReport:
     """The outcome of comparing OUT with GOLD."""
@@ -225,6 +257,8 @@ class EvalReport:
     exact: int = 0
     missing_ids: list[str] = field(default_factory=list)
     extra_ids: list[str] = field(default_factory=list)
+    #: GOLD records marked unusable (`{"id", "unusable": true}`): left out of every count but this one
+    unusable_ids: list[str] = field(default_factory=list)
     disagreements: list[Disagreement] = field(default_factory=list)
     #: list paths (`line_items[]`) and how many of their lists were paired by the bounded approximation
     approximations: dict[str, int] = field(default_factory=dict)
@@ -252,6 +286,8 @@ class EvalReport:
                 "exact_rate": self.exact_rate,
                 "missing_ids": self.missing_ids,
                 "extra_ids": self.extra_ids,
+                "unusable": len(self.unusable_ids),
+                "unusable_ids": self.unusable_ids,
             },
             "overall": self.overall.as_json(),
             "fields": {name: counts.as_json() for name, counts in self.fields.items()},
@@ -523,10 +559,23 @@ Side = Literal["both", "gold_only", "out_only"]
 
 
 class _Sink:
-    """Where the walk reports each comparison (and each list it paired approximately)."""
+    """Where the walk reports each comparison (and each list it paired approximately). A sink also
+    says how the place of a value is written (`where`): by default as text (`line_items[2].amount`,
+    GOLD's index; `[out 3]` for an item only OUT has), starting from `root`."""
 
-    def add(self, path: str, kind: Kind, where: str, gold: Any, out: Any) -> None:
+    root: Any = ""
+
+    def add(self, path: str, kind: Kind, where: Any, gold: Any, out: Any) -> None:
         raise NotImplementedError
+
+    def key(self, where: Any, key: str) -> Any:
+        """The place of `key` in the object at `where`."""
+        return _join(where, key)
+
+    def item(self, where: Any, gold: int | None, out: int | None) -> Any:
+        """The place of a list item in the list at `where`: GOLD's item `gold` paired with OUT's `out`
+        (None: that side has no such item)."""
+        return f"{where}[{gold}]" if gold is not None else f"{where}[out {out}]"
 
     def approximated(self, path: str) -> None:
         """The items of the list at `path` were paired by the bounded approximation."""
@@ -535,11 +584,19 @@ class _Sink:
 class _Score(_Sink):
     """How well two list items agree: the values they agree on, then string similarity of the rest."""
 
+    root = None
+
     def __init__(self) -> None:
         self.agree = 0
         self.similar = 0.0
 
-    def add(self, path: str, kind: Kind, where: str, gold: Any, out: Any) -> None:
+    def key(self, where: Any, key: str) -> Any:
+        return None  # places are not needed to score a pair
+
+    def item(self, where: Any, gold: int | None, out: int | None) -> Any:
+        return None
+
+    def add(self, path: str, kind: Kind, where: Any, gold: Any, out: Any) -> None:
         if kind == "correct":
             self.agree += 1
         elif kind == "wrong" and isinstance(gold, str) and isinstance(out, str):
@@ -555,7 +612,7 @@ class _Tally(_Sink):
         self.details = details
         self.exact = True
 
-    def add(self, path: str, kind: Kind, where: str, gold: Any, out: Any) -> None:
+    def add(self, path: str, kind: Kind, where: Any, gold: Any, out: Any) -> None:
         name = path or _ROOT
         counts = self.report.fields.get(name)
         if counts is None:
@@ -568,6 +625,32 @@ class _Tally(_Sink):
 
     def approximated(self, path: str) -> None:
         self.report.approximations[path] = self.report.approximations.get(path, 0) + 1
+
+
+class _Places(_Sink):
+    """Each comparison placed on both sides (`Located`); a place is `(GOLD's, OUT's)`."""
+
+    root = ((), ())
+
+    def __init__(self) -> None:
+        self.found = Located()
+
+    def key(self, where: Any, key: str) -> Any:
+        gold, out = where
+        return (None if gold is None else (*gold, key), None if out is None else (*out, key))
+
+    def item(self, where: Any, gold: int | None, out: int | None) -> Any:
+        gold_list, out_list = where
+        gold_at = None if gold is None or gold_list is None else (*gold_list, gold)
+        out_at = None if out is None or out_list is None else (*out_list, out)
+        if gold_at is not None and out_at is None and out_list is not None:
+            self.found.gold_only.append((out_list, gold_at))
+        if out_at is not None and gold_at is None and gold_list is not None:
+            self.found.out_only.append(out_at)
+        return (gold_at, out_at)
+
+    def add(self, path: str, kind: Kind, where: Any, gold: Any, out: Any) -> None:
+        self.found.comparisons.append(Comparison(kind, path or _ROOT, where[0], where[1], gold, out))
 
 
 _PLAIN_KEY = re.compile(r'[^.\[\]"\s]+')
@@ -655,11 +738,17 @@ class Evaluator:
     # the whole of it
 
     def evaluate(self, gold: Sequence[Record], out: Sequence[Record], *, details: bool = False) -> EvalReport:
-        """The report on `out` against `gold`, records paired by `match_records`."""
+        """The report on `out` against `gold`, records paired by `match_records`. A GOLD record marked
+        unusable is left out (and its OUT record with it): `unusable_ids` counts it, nothing else does."""
         pairs, extra = match_records(gold, out)
-        report = EvalReport(gold_records=len(gold), out_records=len(out))
+        unusable = [i for i, record in enumerate(gold) if record.unusable]
+        left_out = {pairs[i] for i in unusable if i in pairs}
+        report = EvalReport(gold_records=len(gold) - len(unusable), out_records=len(out) - len(left_out))
         report.extra_ids = [out[j].label for j in extra]
+        report.unusable_ids = [gold[i].label for i in unusable]
         for i, record in enumerate(gold):
+            if record.unusable:
+                continue
             j = pairs.get(i)
             if j is None:
                 report.missing_ids.append(record.label)
@@ -674,8 +763,15 @@ class Evaluator:
         whether every one of them agreed."""
         tally = _Tally(report, record, details)
         side: Side = "both" if out is not None else "gold_only"
-        self._walk("", "", self._schema.root, gold, out, tally, side)
+        self._walk("", tally.root, self._schema.root, gold, out, tally, side)
         return tally.exact and out is not None
+
+    def locate(self, gold: Any, out: Any) -> Located:
+        """The comparisons of one record's GOLD and OUT data, each placed on both sides (for the review
+        page: which value of OUT each GOLD value was compared with), and the list items one side lacks."""
+        places = _Places()
+        self._walk("", places.root, self._schema.root, gold, out, places, "both")
+        return places.found
 
     def compare(self, gold: Any, out: Any) -> EvalReport:
         """The report on one pair of values (a convenience for tests and notebooks)."""
@@ -742,14 +838,14 @@ class Evaluator:
 
     # structure
 
-    def _walk(self, path: str, where: str, node: _Node, gold: Any, out: Any, sink: _Sink, side: Side) -> None:
+    def _walk(self, path: str, where: Any, node: _Node, gold: Any, out: Any, sink: _Sink, side: Side) -> None:
         if isinstance(gold, dict) or isinstance(out, dict):
             if (gold is None or isinstance(gold, dict)) and (out is None or isinstance(out, dict)):
                 g: dict[str, Any] = gold or {}
                 o: dict[str, Any] = out or {}
                 for key in _keys(node, g, o):
                     child = self._schema.child(node, key)
-                    self._walk(_join(path, key), _join(where, key), child, g.get(key), o.get(key), sink, side)
+                    self._walk(_join(path, key), sink.key(where, key), child, g.get(key), o.get(key), sink, side)
                 return
         elif (isinstance(gold, list) or isinstance(out, list)) and (
             (gold is None or isinstance(gold, list)) and (out is None or isinstance(out, list))
@@ -758,7 +854,7 @@ class Evaluator:
             return
         self._leaf(path, where, node, gold, out, sink, side)
 
-    def _leaf(self, path: str, where: str, node: _Node, gold: Any, out: Any, sink: _Sink, side: Side) -> None:
+    def _leaf(self, path: str, where: Any, node: _Node, gold: Any, out: Any, sink: _Sink, side: Side) -> None:
         g_empty, o_empty = _is_empty(gold), _is_empty(out)
         kind: Kind
         if side == "gold_only":
@@ -780,14 +876,19 @@ class Evaluator:
         sink.add(path, kind, where, gold, out)
 
     def _walk_list(
-        self, path: str, where: str, node: _Node, gold: list[Any], out: list[Any], sink: _Sink, side: Side
+        self, path: str, where: Any, node: _Node, gold: list[Any], out: list[Any], sink: _Sink, side: Side
     ) -> None:
         item = self._schema.items(node)
         item_path = f"{path}[]"
         objects = item.is_object or any(isinstance(v, dict) for v in (*gold, *out))
+        # the items' places in the lists as given (empty scalars are left out of the comparison)
+        gold_at: Sequence[int] = range(len(gold))
+        out_at: Sequence[int] = range(len(out))
         if not objects:
-            gold = [v for v in gold if not _is_empty(v)]
-            out = [v for v in out if not _is_empty(v)]
+            gold_at = [i for i, v in enumerate(gold) if not _is_empty(v)]
+            out_at = [j for j, v in enumerate(out) if not _is_empty(v)]
+            gold = [gold[i] for i in gold_at]
+            out = [out[j] for j in out_at]
         pairs: list[tuple[int, int]] = []
         if side == "both" and gold and out:
             pairs = _identical(gold, out)  # most items of a good OUT: paired at once, in linear time
@@ -802,13 +903,13 @@ class Evaluator:
         paired_gold = {i for i, _ in pairs}
         paired_out = {j for _, j in pairs}
         for i, j in sorted(pairs):
-            self._walk(item_path, f"{where}[{i}]", item, gold[i], out[j], sink, "both")
+            self._walk(item_path, sink.item(where, gold_at[i], out_at[j]), item, gold[i], out[j], sink, "both")
         for i, value in enumerate(gold):
             if i not in paired_gold:
-                self._walk(item_path, f"{where}[{i}]", item, value, None, sink, "gold_only")
+                self._walk(item_path, sink.item(where, gold_at[i], None), item, value, None, sink, "gold_only")
         for j, value in enumerate(out):
             if j not in paired_out:
-                self._walk(item_path, f"{where}[out {j}]", item, None, value, sink, "out_only")
+                self._walk(item_path, sink.item(where, None, out_at[j]), item, None, value, sink, "out_only")
 
     def _pair(
         self, item: _Node, gold: list[Any], out: list[Any], rows: list[int], cols: list[int]
@@ -832,7 +933,7 @@ class Evaluator:
     def _score(self, item: _Node, gold: Any, out: Any, same_place: bool) -> float:
         """How well two list items agree: the values they agree on, then string similarity, then place."""
         s = _Score()
-        self._walk("", "", item, gold, out, s, "both")
+        self._walk("", s.root, item, gold, out, s, "both")
         return s.agree + s.similar * 1e-3 + (1e-7 if same_place else 0.0)
 
     def _approximate(
@@ -1004,6 +1105,8 @@ class Record:
     id: str | None
     names: tuple[str, ...]  # `source` and `file` (paths), for matching a GOLD `file`
     data: Any
+    #: a GOLD line `{"id", "unusable": true}` (a bad scan, marked on the review page): left out, counted
+    unusable: bool = False
 
     @property
     def label(self) -> str:
@@ -1015,10 +1118,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_records(path: str | Path, role: str) -> list[Record]:
+def read_records(path: str | Path, role: str, *, labels: bool | None = None) -> list[Record]:
     """The records of a JSONL file (`role`: GOLD or OUT, for messages). Lines: `{"id", "data"}`,
-    `{"file", "data"}` or OUT's `{"id", "source", "data", "meta"}`; blank lines are skipped.
+    `{"file", "data"}` or OUT's `{"id", "source", "data", "meta"}`; blank lines are skipped. With
+    `labels` (by default for GOLD), also `{"id", "unusable": true}`: a record the review page marked
+    unusable (`Record.unusable`, its `data` None).
     Raises EvalInputError naming the file (and line) when it cannot be read or a line is not one."""
+    if labels is None:
+        labels = role == "GOLD"
     name = str(path)
     try:
         raw = Path(path).read_bytes()
@@ -1040,7 +1147,13 @@ def read_records(path: str | Path, role: str) -> list[Record]:
             raise EvalInputError(f"{where}: not JSON this reader accepts (nested too deeply)") from None
         if not isinstance(value, dict):
             raise EvalInputError(f'{where}: a line is a JSON object with "data", this one is {_json_type(value)}')
-        if "data" not in value:
+        unusable = value.get("unusable", False)
+        if labels and unusable is not False:
+            if unusable is not True:
+                raise EvalInputError(f'{where}: "unusable" is true or left out, not {_json_type(unusable)}')
+            if "data" in value:
+                raise EvalInputError(f'{where}: a record is "unusable" or has "data", not both')
+        elif "data" not in value:
             hint = " (an error record: those belong in the errors file)" if "error" in value else ""
             raise EvalInputError(f'{where}: no "data" key{hint}')
         ident = value.get("id")
@@ -1049,7 +1162,9 @@ def read_records(path: str | Path, role: str) -> list[Record]:
         names = tuple(v for v in (value.get("file"), value.get("source")) if isinstance(v, str) and v)
         if ident is None and not names:
             raise EvalInputError(f'{where}: no "id" or "file" to match it by')
-        records.append(Record(name, number, None if ident is None else str(ident), names, value["data"]))
+        records.append(
+            Record(name, number, None if ident is None else str(ident), names, value.get("data"), unusable is True)
+        )
     return records
 
 

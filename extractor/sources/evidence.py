@@ -95,6 +95,7 @@ _DIGIT: Final = re.compile(r"\d")
 _MARKS: Final = ".,'\u2019"  # between two digits they continue a number
 _NUMERIC: Final = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
 _ISO_DATE: Final = re.compile(r"(\d{4})-(\d\d)-(\d\d)")
+_WEAK_DIGITS: Final = 2  # a number found only with this many digits or fewer is a weak match (`Evidence.weak`)
 
 # month names of the usual invoice languages (en, de, fr, nl, es, it), lower case
 _MONTH_NAMES: Final = (
@@ -143,6 +144,10 @@ class Evidence:
     index, in `evidence_texts(source)`, of the text the spans are in (the first one the value was found
     in; spans in later parts are not listed) and `where` that text's place in the source (`"$"`,
     `"$[1]"`, `"$[2].content"`); both are None when the value was not found, and with `find_evidence`.
+
+    `weak`: a number (or a string that is one) found only as one or two digits (`1` in `"Week 1:"`,
+    `19%`): such a figure occurs in most texts by chance, so its being there supports nothing. It is
+    still `found`; a reviewer should not take it as support.
     """
 
     path: str
@@ -154,6 +159,7 @@ class Evidence:
     score: float = 0.0
     part: int | None = None
     where: str | None = None
+    weak: bool = False
 
     @property
     def partial(self) -> bool:
@@ -700,6 +706,8 @@ def _lookup(
             ]
             starts = pages[part]
             page = starts.page_at(spans[0][0]) if starts is not None and spans else None
+        figure = not isinstance(item, str) or _NUMERIC.fullmatch(item.strip()) is not None
+        weak = figure and bool(found.spans) and all(_digits(hay.text[s:e]) <= _WEAK_DIGITS for s, e in found.spans)
         out.append(
             Evidence(
                 path=path,
@@ -711,9 +719,14 @@ def _lookup(
                 score=found.score,
                 part=part if places is not None and spans else None,
                 where=places[part] if places is not None and part is not None and spans else None,
+                weak=weak and bool(spans),
             )
         )
     return out
+
+
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
 
 
 def find_evidence(

@@ -1,10 +1,11 @@
 """The page's inline style and script (no network: no CDN, no external font).
 
-The script filters records by the URL hash (`#all`, `#failed`, `#unsupported`, applied on load and on
-every hash change) and highlights values: hovering a value (or a mark) outlines its marks (or its
-values); clicking a value marks its spans `active`, scrolls the first into view and records it in the
-hash (`#all&v=r3v1`), so a link (or a test loading the page) can open with a value selected. Nothing
-from the records is ever read as HTML: keys from the hash are checked against `r<n>v<n>`.
+The script filters records by the URL hash (`#all`, `#failed`, `#unsupported`, `#todo`, `#disagree`,
+applied on load and on every hash change; a filter that leaves no record says so) and highlights
+values: hovering a value (or a mark) outlines its marks (or its values); clicking a value marks its
+spans `active`, scrolls the first into view and records it in the hash (`#all&v=r3v1`), so a link (or
+a test loading the page) can open with a value selected. Nothing from the records is ever read as
+HTML: keys from the hash are checked against `r<n>v<n>`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ section.record.failed{border-left-color:var(--missing)}
 table{border-collapse:collapse;width:100%}
 td{padding:.2rem .5rem;vertical-align:top;border-bottom:1px solid #f3f4f6}
 td.path{font-family:ui-monospace,monospace;font-size:.8rem;color:#6b7280;word-break:break-all}
-td.val{unicode-bidi:isolate;word-break:break-word;white-space:pre-wrap}
+td.val{unicode-bidi:isolate;overflow-wrap:break-word;white-space:pre-wrap}
 td.st{font-size:.75rem;white-space:nowrap;color:#4b5563}
 tr.v{cursor:pointer}
 tr.v:hover,tr.v.hover{background:#fef3c7}
@@ -78,7 +79,9 @@ mark.ev.active{background:var(--active);color:#000}
 SCRIPT: Final = """
 (function () {
   "use strict";
-  var FILTERS = ["all", "failed", "unsupported"];
+  var FILTERS = ["all", "failed", "unsupported", "todo", "disagree"];
+  var NONE = {failed: "No failed records.", unsupported: "No record has values not found in the source.",
+    todo: "Every record is reviewed.", disagree: "OUT agrees with every gold label."};
   var KEY = /^r[0-9]+v[0-9]+$/;
   var records = Array.prototype.slice.call(document.querySelectorAll("section.record"));
   var current = "all";
@@ -104,6 +107,11 @@ SCRIPT: Final = """
     });
     var counter = document.getElementById("shown");
     if (counter) { counter.textContent = shown + " of " + records.length + " records shown"; }
+    var none = document.getElementById("none");
+    if (none) {
+      none.hidden = shown > 0 || !NONE[name];
+      none.textContent = NONE[name] || "";
+    }
     document.body.setAttribute("data-filter", name);
   }
   function light(keys, cls) {

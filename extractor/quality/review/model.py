@@ -4,16 +4,17 @@ highlight segments, its repairs, conflicts and error. Everything the page shows 
 
 Evidence is computed at review time with `find_evidence_in` (strings, numbers and dates; booleans,
 nulls and empty lists or objects are not looked up). A value is `found` (exact, normalized or
-formatted), `partial` (only inside a longer token), `fuzzy` (an approximate match), `missing` (not in
-the text: the record is then "unsupported"), `skipped` (not looked up) or `unchecked` (no text to look
-in; the run's own `meta.unsupported`, if it looked, still flags it).
+formatted), `partial` (only inside a longer token), `fuzzy` (an approximate match), `weak` (a number
+found only as one or two digits, which most texts hold by chance: `Evidence.weak`; shown, not taken as
+support), `missing` (not in the text: the record is then "unsupported"), `skipped` (not looked up) or
+`unchecked` (no text to look in; the run's own `meta.unsupported`, if it looked, still flags it).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from ..._jsonpath import join_path
 from ...errors import ExtractorError
@@ -22,12 +23,24 @@ from ...sources._pages import PageStarts
 from .highlight import Segment, segments
 from .texts import ReviewText
 
-__all__ = ["DEFAULT_MAX_CHARS", "RecordView", "ReviewPage", "ValueStatus", "ValueView", "record_view"]
+if TYPE_CHECKING:
+    from .labels import GoldLabels
+
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "Place",
+    "RecordView",
+    "ReviewPage",
+    "ValueStatus",
+    "ValueView",
+    "leaves",
+    "record_view",
+]
 
 #: characters of a record's source text shown on the page (the rest is left out, with a note)
 DEFAULT_MAX_CHARS: Final = 100_000
 
-ValueStatus: TypeAlias = Literal["found", "partial", "fuzzy", "missing", "skipped", "unchecked"]
+ValueStatus: TypeAlias = Literal["found", "partial", "fuzzy", "weak", "missing", "skipped", "unchecked"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,8 @@ class ValueView:
     """One extracted value: its `key` on the page, JSON `path`, the value as `shown`, its `status`, and
     where it was found (`spans` in the whole text, the first one's `page`); `beyond` when every span
     lies past the text shown. `conflict` lists `(chunk, value)` the chunks offered when they disagreed;
-    `flagged` says the run itself found the value unsupported."""
+    `flagged` says the run itself found the value unsupported. `at` is the value's place in the
+    record's data (keys and indexes), for the page's editing."""
 
     key: str
     path: str
@@ -48,6 +62,7 @@ class ValueView:
     beyond: bool = False
     conflict: tuple[tuple[Any, str], ...] = ()
     flagged: bool = False
+    at: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,10 +84,16 @@ class RecordView:
     details: list[str] = field(default_factory=list)
     error_type: str | None = None
     error_message: str | None = None
+    data: Any = None  # the record's data as OUT has it (None for a failure)
 
     @property
     def failed(self) -> bool:
         return self.error_type is not None
+
+    @property
+    def weak(self) -> list[ValueView]:
+        """Values found only as a one- or two-digit number (shown as weak matches, not as support)."""
+        return [v for v in self.values if v.status == "weak"]
 
     @property
     def missing(self) -> list[ValueView]:
@@ -86,13 +107,16 @@ class RecordView:
 
 @dataclass(frozen=True)
 class ReviewPage:
-    """The whole page: what was read (`out`, `errors`), the records, and lines that could not be read."""
+    """The whole page: what was read (`out`, `errors`), the records, and lines that could not be read;
+    the gold labels applied (`labels`), and the page script's `config` (the run's key, the schema)."""
 
     out: str
     errors: str | None
     records: list[RecordView]
     problems: list[str] = field(default_factory=list)
     max_chars: int = DEFAULT_MAX_CHARS
+    labels: GoldLabels | None = None
+    config: dict[str, Any] | None = None
 
     @property
     def failed(self) -> int:
@@ -108,13 +132,19 @@ def shown(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _leaves(value: Any, path: str) -> list[tuple[str, Any]]:
-    """`(path, value)` of every scalar, empty list and empty object in a JSON value, in order."""
+Place: TypeAlias = tuple[str | int, ...]
+
+
+def leaves(value: Any, path: str = "$", at: Place = ()) -> list[tuple[str, Place, Any]]:
+    """`(path, place, value)` of every scalar, empty list and empty object in a JSON value, in order: the
+    page's rows."""
     if isinstance(value, dict) and value:
-        return [leaf for key, item in value.items() for leaf in _leaves(item, join_path(path, str(key)))]
+        return [
+            leaf for key, item in value.items() for leaf in leaves(item, join_path(path, str(key)), (*at, str(key)))
+        ]
     if isinstance(value, list) and value:
-        return [leaf for i, item in enumerate(value) for leaf in _leaves(item, join_path(path, i))]
-    return [(path, value)]
+        return [leaf for i, item in enumerate(value) for leaf in leaves(item, join_path(path, i), (*at, i))]
+    return [(path, at, value)]
 
 
 def _status(value: Any, evidence: Evidence | None, has_text: bool) -> ValueStatus:
@@ -126,6 +156,8 @@ def _status(value: Any, evidence: Evidence | None, has_text: bool) -> ValueStatu
         return "skipped"
     if not evidence.found:
         return "missing"
+    if evidence.weak:
+        return "weak"
     return "partial" if evidence.method == "partial" else "fuzzy" if evidence.method == "fuzzy" else "found"
 
 
@@ -162,10 +194,10 @@ def _values(
     flagged = set(_flagged(meta))
     starts = PageStarts(text.pages) if len(text.pages) > 1 else None  # a page number says more only then
     out: list[ValueView] = []
-    for i, (path, value) in enumerate(_leaves(data, "$")):
+    for i, (path, at, value) in enumerate(leaves(data)):
         ev = evidence.get(path)
         status = _status(value, ev, has_text)
-        spans = tuple(ev.spans) if ev is not None and status in ("found", "partial", "fuzzy") else ()
+        spans = tuple(ev.spans) if ev is not None and status in ("found", "partial", "fuzzy", "weak") else ()
         out.append(
             ValueView(
                 key=f"r{index}v{i}",
@@ -179,6 +211,7 @@ def _values(
                 beyond=bool(spans) and all(s >= limit for s, _ in spans),
                 conflict=tuple(conflicts.get(path, ())),
                 flagged=path in flagged,
+                at=at,
             )
         )
     return out
@@ -235,4 +268,5 @@ def record_view(
         details=_details(meta),
         error_type=_error(record.get("error"), "type", "Error") if failed else None,
         error_message=_error(record.get("error"), "message", "") if failed else None,
+        data=None if failed else record.get("data"),
     )

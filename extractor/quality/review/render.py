@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from html import escape
-from typing import Final
+from typing import Any, Final
 
 from .assets import SCRIPT, STYLE
+from .editing import EDIT_SCRIPT, EDIT_STYLE, KEYS_HELP
+from .labels import RecordLabels, place_key
 from .model import RecordView, ReviewPage, ValueView
 
 __all__ = ["PAGE_END", "page_head", "record_html", "render_page"]
@@ -22,6 +25,7 @@ _STATUS_TEXT = {
     "found": "",
     "partial": "partial: inside a longer token",
     "fuzzy": "fuzzy",
+    "weak": "weak: 1-2 digits, no support",
     "missing": "\u2691 not found",
     "skipped": "not looked up",
     "unchecked": "no text to look in",
@@ -57,16 +61,27 @@ def _status(value: ValueView) -> str:
     return text
 
 
-def _value_row(value: ValueView) -> str:
+def _json(value: Any) -> str:
+    """A JSON value for an attribute (escaped there) or a data block (`<` escaped: no `</script>`)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
+def _disagreement(kind: str, gold: Any) -> str:
+    said = "null" if gold is None else gold if isinstance(gold, str) else _json(gold)
+    return f'<span class="dis" title="where OUT disagrees with the gold labels">{_e(kind)}: gold {_e(said)}</span>'
+
+
+def _value_row(value: ValueView, disagree: tuple[str, Any] | None = None) -> str:
     conflict = ""
     if value.conflict:
         offered = "; ".join(_offered(chunk, shown) for chunk, shown in value.conflict)
         conflict = f' <span class="badge warn" title="{_e(offered)}">chunks disagreed</span>'
     status = value.status if not (value.status == "unchecked" and value.flagged) else "missing"
+    said = _disagreement(*disagree) if disagree is not None else ""
     return (
-        f'<tr class="v {status}" data-key="{value.key}" data-v="{value.key}" tabindex="0">'
-        f'<td class="path">{_e(value.path)}</td><td class="val">{_e(value.shown)}{conflict}</td>'
-        f'<td class="st">{_e(_status(value))}</td></tr>'
+        f'<tr class="v {status}" data-key="{value.key}" data-v="{value.key}" data-p="{_e(place_key(value.at))}" '
+        f'tabindex="0"><td class="path">{_e(value.path)}</td><td class="val">{_e(value.shown)}{conflict}</td>'
+        f'<td class="st">{_e(_status(value))}{said}</td><td class="act"></td></tr>'
     )
 
 
@@ -101,13 +116,22 @@ def _source(record: RecordView) -> str:
     return "".join(parts)
 
 
-def _badges(record: RecordView) -> str:
+def _badges(record: RecordView, labels: RecordLabels | None) -> str:
     out: list[str] = []
     if record.failed:
         out.append(f'<span class="badge fail">failed: {_e(record.error_type)}</span>')
     missing = len(record.missing)
     if missing:
         out.append(f'<span class="badge warn">{missing} not found in the source</span>')
+    weak = len(record.weak)
+    if weak:
+        matches = "1 weak match" if weak == 1 else f"{weak} weak matches"
+        out.append(
+            '<span class="badge weak" title="numbers found only as one or two digits, which most texts hold by '
+            f'chance: no support">{matches}</span>'
+        )
+    if labels is not None and labels.disagreements:
+        out.append(f'<span class="badge disagree">OUT disagrees with gold: {labels.disagreements}</span>')
     if record.repairs:
         kinds = ", ".join(f"{kind} \u00d7{count}" for kind, count in record.repairs.items())
         out.append(f'<span class="badge info">repaired: {_e(kinds)}</span>')
@@ -118,20 +142,45 @@ def _badges(record: RecordView) -> str:
     return "".join(out)
 
 
-def record_html(record: RecordView) -> str:
-    """One record's `<section>`."""
+def digest(data: Any) -> str:
+    """A short digest of a record's data: the page's saved work applies to the record only while it holds
+    the same data."""
+    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _error_text(record: RecordView) -> str:
+    """The error message once: without the type the badge shows when it starts with it."""
+    message = (record.error_message or "").strip()
+    kind = record.error_type or ""
+    if message == kind:
+        return ""
+    return message[len(kind) + 1 :].lstrip() if kind and message.startswith(kind + ":") else message
+
+
+def record_html(record: RecordView, labels: RecordLabels | None = None) -> str:
+    """One record's `<section>` (with the gold labels' work and disagreements, when given)."""
     kind = "failed" if record.failed else "unsupported" if record.unsupported else "ok"
+    source = "" if record.source == record.id else f'<span class="src">{_e(record.source)}</span>'
+    work = f' data-gold="{_e(_json(labels.state))}"' if labels is not None else ""
+    if labels is not None and labels.disagreements:
+        work += ' data-disagree="1"'
+    data = "" if record.failed else f' data-h="{digest(record.data)}" data-json="{_e(_json(record.data))}"'
     parts = [
         f'<section class="record {kind}" id="r{record.index}" data-failed="{int(record.failed)}" '
-        f'data-unsupported="{int(record.unsupported)}">',
-        f'<div class="head"><h2><span class="rid">{_e(record.id)}</span>'
-        f'<span class="src">{_e(record.source)}</span></h2>{_badges(record)}</div>',
+        f'data-unsupported="{int(record.unsupported)}" data-id="{_e(record.id)}" data-n="{len(record.values)}"'
+        f"{data}{work}>",
+        f'<div class="head"><h2><span class="rid">{_e(record.id)}</span>{source}</h2>'
+        f"{_badges(record, labels)}{_tools(record)}</div>",
     ]
     if record.failed:
-        parts.append(f'<pre class="error">{_e(record.error_message or "")}</pre>')
+        message = _error_text(record)
+        if message:
+            parts.append(f'<pre class="error">{_e(message)}</pre>')
         parts.append(f'<div class="cols one">{_source(record)}</div>')
     else:
-        rows = "".join(_value_row(v) for v in record.values)
+        disagree = labels.disagree if labels is not None else {}
+        rows = "".join(_value_row(v, disagree.get(i)) for i, v in enumerate(record.values))
         conflicts = "".join(
             f"<li><code>{_e(path)}</code>: " + _e("; ".join(_offered(c, v) for c, v in offered)) + "</li>"
             for path, offered in record.conflicts.items()
@@ -145,18 +194,47 @@ def record_html(record: RecordView) -> str:
     return "".join(parts)
 
 
-def page_head(out: str, errors: str | None, counts: tuple[int, int, int], problems: list[str]) -> str:
-    """The page up to its first record: title, filters with `(total, failed, unsupported)` counts, the
-    lines that could not be read, the legend."""
+#: each record's buttons (the page's script handles them); a failure can only be marked unusable
+_REST: Final = (
+    '<button type="button" data-do="rest" title="accept every value not reviewed yet (A)">accept the rest</button>'
+)
+_BAD: Final = '<button type="button" data-do="bad" title="a bad scan, no labels (u)">unusable</button>'
+
+
+def _tools(record: RecordView) -> str:
+    return f'<span class="tools">{"" if record.failed else _REST}{_BAD}<span class="done"></span></span>'
+
+
+_STYLES: Final = STYLE + EDIT_STYLE
+
+
+def page_head(
+    out: str,
+    errors: str | None,
+    counts: tuple[int, int, int],
+    problems: list[str],
+    *,
+    config: dict[str, Any] | None = None,
+    disagreeing: int | None = None,
+) -> str:
+    """The page up to its first record: title, filters with `(total, failed, unsupported)` counts (and
+    the records disagreeing with the gold labels, when given), the review's progress and export, the
+    lines that could not be read, the legend. `config` is the page script's: the run's key, the
+    schema, GOLD lines carried."""
     total, failed, unsupported = counts
-    policy = f"default-src 'none'; style-src {_digest(STYLE)}; script-src {_digest(SCRIPT)}; img-src data:"
+    scripts = f"{_digest(EDIT_SCRIPT)} {_digest(SCRIPT)}"
+    policy = f"default-src 'none'; style-src {_digest(_STYLES)}; script-src {scripts}; img-src data:"
+    filters = [
+        ("all", "All", total),
+        ("failed", "Failed", failed),
+        ("unsupported", "Unsupported", unsupported),
+        ("todo", "To review", None),
+    ]
+    if disagreeing is not None:
+        filters.append(("disagree", "Disagree with gold", disagreeing))
     nav = "".join(
-        f'<a href="#{name}" data-filter="{name}">{label} ({count})</a>'
-        for name, label, count in (
-            ("all", "All", total),
-            ("failed", "Failed", failed),
-            ("unsupported", "Unsupported", unsupported),
-        )
+        f'<a href="#{name}" data-filter="{name}">{label}{"" if count is None else f" ({count})"}</a>'
+        for name, label, count in filters
     )
     listed = ""
     if problems:
@@ -167,27 +245,44 @@ def page_head(out: str, errors: str | None, counts: tuple[int, int, int], proble
         )
     legend = (
         '<p class="legend">Values found in the source are <mark class="ev found">highlighted</mark> '
-        '(<mark class="ev partial">partial or fuzzy</mark> matches differ); values not found are flagged '
-        "\u2691. Hover or click a value to see where it was found.</p>"
+        '(<mark class="ev partial">partial or fuzzy</mark> matches differ; <mark class="ev weak">weak</mark> '
+        "ones are one- or two-digit numbers, found by chance as often as not: no support); values not found "
+        "are flagged \u2691. Hover or click a value to see where it was found.</p>"
+        f'<p class="legend keys">{KEYS_HELP}</p>'
     )
     title = _e(out) + (f" + {_e(errors)}" if errors else "")
     empty = "" if total else '<p class="legend">No records.</p>'
+    settings = _json(config or {})
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>review: {_e(out)}</title><style>{STYLE}</style></head>\n"
+        f"<title>review: {_e(out)}</title><style>{_STYLES}</style></head>\n"
         f'<body data-filter="all"><header><h1>review: {title}</h1><nav>{nav}</nav>'
-        f'<span id="shown">{total} records</span></header>\n{listed}{legend}{empty}\n'
+        f'<span id="shown">{total} records</span><span id="progress"></span>'
+        '<button type="button" id="export" title="download the labels as gold.jsonl (no network)">'
+        "export gold.jsonl</button></header>\n"
+        f'<script type="application/json" id="review-config">{settings}</script>\n'
+        f'<p id="message" role="status" hidden></p>{listed}{legend}{empty}'
+        '<p class="legend" id="none" hidden></p>\n'
     )
 
 
-#: the page after its last record
-PAGE_END: Final = f"<script>{SCRIPT}</script></body></html>\n"
+#: the page after its last record: the editing script first, then the one that filters and sets ready
+PAGE_END: Final = f"<script>{EDIT_SCRIPT}</script><script>{SCRIPT}</script></body></html>\n"
 
 
 def render_page(page: ReviewPage) -> str:
     """The whole page's HTML (`write_review` writes the same, record by record)."""
-    head = page_head(page.out, page.errors, (len(page.records), page.failed, page.unsupported), page.problems)
-    return head + "".join(record_html(r) + "\n" for r in page.records) + PAGE_END
+    labels = page.labels
+    head = page_head(
+        page.out,
+        page.errors,
+        (len(page.records), page.failed, page.unsupported),
+        page.problems,
+        config=page.config,
+        disagreeing=None if labels is None else sum(bool(r.disagreements) for r in labels.records.values()),
+    )
+    found = labels.records if labels is not None else {}
+    return head + "".join(record_html(r, found.get(r.id)) + "\n" for r in page.records) + PAGE_END
