@@ -206,6 +206,41 @@ def test_exit_code_2_for_bad_usage(tmp_path: Path) -> None:
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_without_a_key_the_command_says_which_variable_to_set(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 1)
+    default = run(["in", "--schema", "invoice", "-o", "out.jsonl"], tmp_path)  # OpenRouter, no key
+    assert default.returncode == 2
+    assert default.stderr == (
+        "error: no API key for openrouter.ai: set OPENROUTER_API_KEY (or EXTRACTOR_API_KEY, sent to any endpoint), "
+        "or name the variable that holds it with --api-key-env NAME\n"
+    )
+    other = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", "https://api.mistral.ai/v1"], tmp_path)
+    assert other.returncode == 2
+    assert other.stderr == (
+        "error: no API key for api.mistral.ai: set EXTRACTOR_API_KEY, or name the variable that holds it with "
+        "--api-key-env NAME (OPENROUTER_API_KEY is sent only to openrouter.ai, OPENAI_API_KEY only to api.openai.com)\n"
+    )
+    unset = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--api-key-env", "MY_KEY"], tmp_path)
+    assert unset.returncode == 2
+    assert unset.stderr == "error: --api-key-env MY_KEY: the environment variable MY_KEY is not set\n"
+    assert not (tmp_path / "out.jsonl").exists()
+    helped = run(["--help"], tmp_path)
+    assert "--api-key-env NAME" in helped.stdout
+    for variable in ("$OPENROUTER_API_KEY", "$EXTRACTOR_API_KEY", "$OPENAI_API_KEY"):
+        assert variable in helped.stdout
+
+
+def test_api_key_env_names_the_variable_the_key_is_read_from(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 2)
+    with TestServer(api_key=KEY) as server:
+        args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url]
+        done = run([*args, "--api-key-env", "MY_KEY"], tmp_path, MY_KEY=KEY)
+        assert done.returncode == 0, done.stderr
+        assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {KEY}"}
+    assert len(lines(tmp_path / "out.jsonl")) == 2
+    assert KEY not in done.stdout + done.stderr + (tmp_path / "out.jsonl").read_text()
+
+
 def test_the_key_is_in_no_output_file_and_no_log(tmp_path: Path) -> None:
     texts(tmp_path / "in", 4)
     (tmp_path / "in" / "empty.txt").write_bytes(b"")

@@ -56,7 +56,16 @@ from .sse import StreamAssembler, parse_sse_line
 if TYPE_CHECKING:
     from ..observe.events import RequestWatch
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ChatResponse", "RetryPolicy", "Secret", "Transport", "api_key_for", "redact"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "ChatResponse",
+    "RetryPolicy",
+    "Secret",
+    "Transport",
+    "api_key_for",
+    "provider_key_variable",
+    "redact",
+]
 
 log = logging.getLogger("extractor")
 R = TypeVar("R")
@@ -126,6 +135,16 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 _CONNECT_SHARE = 0.9
 
 
+def provider_key_variable(base_url: str) -> str | None:
+    """The provider's own variable whose key goes to `base_url`'s host (`OPENROUTER_API_KEY` for openrouter.ai,
+    `OPENAI_API_KEY` for api.openai.com), or None for any other endpoint."""
+    try:
+        host = urlsplit(base_url).hostname
+    except ValueError:  # not a URL: no provider's key goes there
+        return None
+    return _PROVIDER_KEYS.get(host or "")
+
+
 def api_key_for(base_url: str, api_key: str | None = None) -> str | None:
     """The API key to send to `base_url`, or None: `api_key`, else `$EXTRACTOR_API_KEY` (either goes to
     whatever endpoint is configured), else a provider's own variable, only to that provider's host:
@@ -133,11 +152,7 @@ def api_key_for(base_url: str, api_key: str | None = None) -> str | None:
     (a local server, another provider) gets no key it was not given."""
     key = api_key or os.environ.get("EXTRACTOR_API_KEY")
     if not key:
-        try:
-            host = urlsplit(base_url).hostname
-        except ValueError:  # not a URL: no provider's key goes there
-            host = None
-        variable = _PROVIDER_KEYS.get(host or "")
+        variable = provider_key_variable(base_url)
         key = os.environ.get(variable) if variable else None
     return key or None
 
