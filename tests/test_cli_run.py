@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -270,6 +271,35 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
         done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
     assert done.returncode == 0
     assert sorted(r["id"] for r in lines(out)) == [f"in/note{i:03d}.txt" for i in range(30)]
+
+
+def test_the_summary_of_an_interrupted_run_counts_every_input_given(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 200)
+    out = tmp_path / "out.jsonl"
+    args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--no-cache"]
+    with TestServer(latency=0.2) as server:  # slow answers: most inputs are not read yet at Ctrl-C
+        cmd = [sys.executable, "-m", "extractor", "run", *args, "--base-url", server.base_url, "--concurrency", "4"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 10):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        first = stderr.decode().splitlines()
+        summary = next(line for line in first if " inputs given: " in line)
+        counts = re.fullmatch(r"(\d+) inputs given: (\d+) ok, 0 failed, (\d+) not started \(interrupted\)", summary)
+        assert counts is not None, summary
+        given, ok, not_started = map(int, counts.groups())
+        assert given == 200 and ok + not_started == 200
+        kept = len(lines(out))
+        assert ok == kept and 10 <= kept < 200
+        sent_before = len(server.chat_requests)
+        done = run([*args, "--base-url", server.base_url, "--concurrency", "16"], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"200 inputs given: {200 - kept} ok, 0 failed, {kept} already done before" in done.stderr
+        assert len(server.chat_requests) - sent_before == 200 - kept  # exactly the rest, each once
+    assert sorted(r["id"] for r in lines(out)) == [f"in/note{i:03d}.txt" for i in range(200)]
 
 
 def test_json_nested_too_deeply_is_the_readers_own_error(server: TestServer, tmp_path: Path) -> None:

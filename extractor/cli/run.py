@@ -429,7 +429,10 @@ def _finish(
     run_stats: RunStats, stats: InputStats, *, verbose: int, interrupted: bool, stopped: BaseException | str | None
 ) -> int:
     """The summary of a run, and its exit status."""
-    run_stats.given = run_stats.total if run_stats.total is not None and stopped else stats.given
+    ended_early = stopped is not None or interrupted  # not every input was read: the count made up front says
+    run_stats.given = run_stats.total if run_stats.total is not None and ended_early else stats.given
+    run_stats.unread_unknown = ended_early and run_stats.total is None
+    run_stats.interrupted = interrupted
     run_stats.repeats = stats.repeats
     click.echo(run_stats.summary(), err=True)
     for line in skipped_lines(stats, limit=None if verbose else 10):
