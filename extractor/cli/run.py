@@ -202,7 +202,12 @@ def _dry_run(
     help="Seconds one request may take, its whole answer included.",
 )
 @click.option(
-    "--cache/--no-cache", default=True, show_default=True, help="Serve repeated requests from the on-disk cache."
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Answer a request sent before from the response cache (responses.sqlite in $EXTRACTOR_CACHE_DIR, "
+    'default ~/.cache/extractor; the summary\'s "from cache: N"), storing each answer that validated; '
+    "`extractor cache info|clear`.",
 )
 @click.option("--password", default=None, help="Password for encrypted PDFs.")
 @click.option("--retry-errors", is_flag=True, help="Also redo the inputs that failed in an earlier run.")
