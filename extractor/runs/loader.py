@@ -13,8 +13,8 @@ processes it never imports `__main__`, so a plain script calling `extract_many` 
 run in their own session (a Ctrl-C in the terminal is the parent's to handle), and are stopped by
 `close`/`aclose`; if the parent is killed, they exit after the file they are reading (their pipe
 closes). Other files, every file with `workers=0`, and every file where no worker can be started
-this way (Windows, an interpreter with no `sys.executable`) are read in a thread, under the same
-timeout.
+this way (Windows, an interpreter with no `sys.executable`, a frozen application) are read in a
+thread, under the same timeout.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ _BOOT: Final = (
 
 def _workers_possible() -> bool:
     """Whether worker interpreters can be started here: a POSIX system (a pipe passed by its descriptor) and a
-    known interpreter."""
-    return os.name == "posix" and bool(sys.executable)
+    known interpreter that runs `-c` (not a frozen application's executable)."""
+    return os.name == "posix" and bool(sys.executable) and not getattr(sys, "frozen", False)
 
 
 class _Process:
