@@ -34,6 +34,7 @@ from .errors import (
     ServerError,
     StreamDivergedError,
     TransientResponseError,
+    UnknownHostError,
     UnsupportedSourceError,
 )
 from .observe.events import (
@@ -117,6 +118,7 @@ __all__ = [
     "ServerError",
     "StreamDivergedError",
     "TransientResponseError",
+    "UnknownHostError",
     "UnsupportedSourceError",
     "Usage",
     "__version__",

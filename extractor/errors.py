@@ -40,6 +40,7 @@ __all__ = [
     "ServerError",
     "StreamDivergedError",
     "TransientResponseError",
+    "UnknownHostError",
     "UnsupportedSourceError",
 ]
 
@@ -244,6 +245,11 @@ class APIConnectionError(APIError):
 
 class EndpointUnreachableError(APIConnectionError):
     """The endpoint could not be reached at all: connection refused, unknown host, no route; nothing was sent."""
+
+
+class UnknownHostError(EndpointUnreachableError):
+    """The endpoint's host name does not exist (the resolver says so): nothing was sent, and it is not
+    retried, as the name will not resolve on a second try (a resolver that could not answer is retried)."""
 
 
 class TransientResponseError(APIError):

@@ -7,13 +7,15 @@ anything is, so a busy machine makes the tests slower, never wrong.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import pickle
 import signal
+import subprocess
+import sys
 from collections.abc import Awaitable
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from fpdf import FPDF
@@ -22,6 +24,7 @@ from pdf_samples import slow_pdf
 from extractor.errors import DocumentError, EncryptedDocumentError, UnsupportedSourceError
 from extractor.runs.loader import DocumentLoader
 from extractor.sources import Document
+from extractor.testing import TestServer
 
 T = TypeVar("T")
 
@@ -49,7 +52,7 @@ def _run(coro: Awaitable[T]) -> T:
     return asyncio.run(bounded())
 
 
-async def _busy_with(loader: DocumentLoader, path: str) -> BaseProcess:
+async def _busy_with(loader: DocumentLoader, path: str) -> Any:
     """The worker process reading `path`, once one is."""
     while True:
         for worker in loader._workers:
@@ -58,7 +61,7 @@ async def _busy_with(loader: DocumentLoader, path: str) -> BaseProcess:
         await asyncio.sleep(0.02)
 
 
-async def _gone(process: BaseProcess) -> int | None:
+async def _gone(process: Any) -> int | None:
     """The exit code of `process`, once it no longer exists (reaped, not merely a zombie)."""
     assert process.pid is not None
     while True:
@@ -256,3 +259,73 @@ def test_close_is_idempotent_and_stops_loads(pdfs: list[str], slow: str) -> None
             await loader.load(pdfs[1])
 
     _run(main())
+
+
+_PLAIN_SCRIPT = """\
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from extractor import Extractor
+from extractor.runs.loader import DocumentLoader
+
+
+class Invoice(BaseModel):
+    number: str
+    total: float
+
+
+print("the script runs", flush=True)
+ex = Extractor(model="test-model", base_url=sys.argv[1], api_key="test-key")
+for r in ex.extract_many(Invoice, sorted(Path(sys.argv[2]).glob("*.pdf")), concurrency=4):
+    print(json.dumps({"id": r.id, "ok": r.ok, "error": None if r.ok else str(r.error)}), flush=True)
+
+
+
+async def read_one(path: Path) -> int:
+    loader = DocumentLoader(1)
+    try:
+        await loader.load(str(path))
+        return len(loader.pids)
+    finally:
+        await loader.aclose()
+
+
+print("workers:", asyncio.run(read_one(next(Path(sys.argv[2]).glob("*.pdf")))), flush=True)
+"""
+
+
+def test_a_plain_script_calling_extract_many_at_its_top_level_is_not_run_again(
+    corpora: Path, tmp_path: Path, server: TestServer
+) -> None:
+    # the README's snippet as a newcomer writes it: no `if __name__ == "__main__":`, real PDFs
+    folder = corpora / "invoice2data" / "compare"
+    pdfs = sorted(str(path) for path in folder.glob("*.pdf"))
+    assert len(pdfs) >= 4
+    script = tmp_path / "first_script.py"
+    script.write_text(_PLAIN_SCRIPT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), server.base_url, str(folder)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "EXTRACTOR_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "bootstrapping" not in done.stderr
+    lines = done.stdout.splitlines()
+    assert lines.count("the script runs") == 1  # the workers did not run the script again
+    assert "workers: 1" in lines  # PDFs are read in a worker process, not in a thread instead
+    results = [json.loads(line) for line in lines if line.startswith("{")]
+    assert sorted(result["id"] for result in results) == pdfs
+    assert [result for result in results if not result["ok"]] == []
+    # each PDF's own text was sent, as read here in-process
+    bodies = [request.body.decode() for request in server.chat_requests]
+    assert len(bodies) == len(pdfs)
+    for path in pdfs:
+        words = " ".join(page.text for page in Document.from_path(path).pages).split()[:3]
+        assert any(all(json.dumps(word)[1:-1] in body for word in words) for body in bodies), path

@@ -339,8 +339,8 @@ def test_an_empty_output_is_fine(tmp_path: Path) -> None:
     out.write_bytes(b"")
     with JsonlSink(out) as sink:
         assert (sink.ok_existing, sink.failed_existing, sink.dropped_bytes, sink.invalid_lines) == (0, 0, 0, 0)
-    assert out.read_bytes() == b""
-    assert errors_path_for(out).read_bytes() == b""
+    assert out.read_bytes() == b""  # there before: kept
+    assert not errors_path_for(out).exists()  # created for the run and never written to: removed
 
 
 # --- files that are not the sink's ------------------------------------------------------------
@@ -700,3 +700,61 @@ def test_the_errors_file_stays_locked_across_its_rewrite(tmp_path: Path) -> None
     assert lines(shared) == []  # rewritten at closing: x succeeded
     with JsonlSink(tmp_path / "b.jsonl", shared):
         pass
+
+
+# --- files are left behind only with records in them ---------------------------------------------
+
+
+def test_a_sink_that_writes_nothing_leaves_no_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        assert out.exists() and errors_path_for(out).exists()  # held (and locked) while the run is on
+        assert sink.done_ids == frozenset()
+    assert not out.exists()
+    assert not errors_path_for(out).exists()
+
+
+def test_only_the_file_written_to_stays(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with JsonlSink(out) as sink:
+        sink.write_ok(ok("a"))
+    assert ids(out) == ["a"]
+    assert not errors_path_for(out).exists()
+    with JsonlSink(out) as sink:  # resumes from OUT alone
+        assert sink.is_done("a")
+        sink.write_error(failed("b"))
+    assert ids(out) == ["a"]
+    assert ids(errors_path_for(out)) == ["b"]
+    with JsonlSink(out, retry_errors=True) as sink:  # both there before: both kept
+        assert sink.status("b") == "failed"
+    assert ids(out) == ["a"] and ids(errors_path_for(out)) == ["b"]
+
+
+@pytest.mark.parametrize("which", ["out", "errors"])
+def test_a_sink_waiting_for_a_file_its_holder_removes_writes_to_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """The second sink opens the file, the first (holding its lock, having written nothing) removes it and
+    closes, then the second takes the lock: on the removed file, which it must see, and open the new one.
+    `errors`: two outputs sharing one errors file, the case where only that file is contended."""
+    shared = tmp_path / "errors.jsonl"
+    first = JsonlSink(tmp_path / "a.jsonl", shared).open()
+    out = tmp_path / ("a.jsonl" if which == "out" else "b.jsonl")
+    target = out if which == "out" else shared
+    real_lock = sink_module._lock
+
+    def lock_after_the_first_closes(fd: int, path: Path) -> None:
+        if path == target and first.is_open:
+            first.close()  # removes the (empty) files and releases their locks, the second holding `fd`
+        real_lock(fd, path)
+
+    monkeypatch.setattr(sink_module, "_lock", lock_after_the_first_closes)
+    with JsonlSink(out, shared) as second:
+        assert not first.is_open
+        third = JsonlSink(out if which == "out" else tmp_path / "c.jsonl", shared)
+        with pytest.raises(ConfigurationError, match="being written by another run"):
+            third.open()  # the second holds the lock of the file the path names
+        second.write_ok(ok("a"))
+        second.write_error(failed("b"))
+    assert ids(out) == ["a"]  # written to the files the paths name, not to removed ones
+    assert ids(shared) == ["b"]

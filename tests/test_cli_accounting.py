@@ -424,12 +424,13 @@ def test_text_from_the_server_cannot_drive_the_terminal(work: Path) -> None:
 
 def test_the_cache_is_private_and_the_output_follows_the_umask(server: TestServer, work: Path) -> None:
     texts(work / "in", 2)
+    (work / "in" / "empty.txt").write_bytes(b"")  # one error record: the errors file is written too
     done = subprocess.run(
         ["sh", "-c", f"umask 022 && exec {sys.executable} -m extractor run in --schema invoice -o out.jsonl "
          f"--base-url {server.base_url}"],
         cwd=work, env=env(work), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr
     cache = work / "cache"
     assert stat.S_IMODE(cache.stat().st_mode) == 0o700
     files = [p for p in cache.iterdir() if p.name.startswith("responses.sqlite")]

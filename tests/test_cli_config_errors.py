@@ -33,6 +33,7 @@ from extractor import (
     Extractor,
     RetryPolicy,
     SchemaCompileError,
+    UnknownHostError,
     compile_schema,
 )
 from extractor.cli.schemas import resolve_schema
@@ -501,3 +502,54 @@ def test_an_unreachable_endpoint_is_retried(tmp_path: Path, caplog: pytest.LogCa
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("transient failure")]
     assert len(retries) == 2, retries
     assert f"cannot reach http://127.0.0.1:{port}/v1: connection refused" in retries[0]
+
+
+UNKNOWN_HOST = "http://nonexistent.invalid:1/v1"  # `.invalid` is reserved: it never resolves (RFC 6761)
+
+
+@pytest.fixture
+def no_such_name() -> None:
+    """Skips when this machine's resolver cannot say that a name does not exist (no resolver reachable: it
+    says it could not ask, which is retried as any failure to connect)."""
+    try:
+        socket.getaddrinfo("nonexistent.invalid", 1)
+    except socket.gaierror as exc:
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return
+        pytest.skip(f"the resolver here cannot answer for nonexistent.invalid: {exc}")
+    pytest.skip("nonexistent.invalid resolves here")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_host_that_does_not_resolve_is_not_retried(
+    tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture, no_such_name: None
+) -> None:
+    caplog.set_level(logging.WARNING, logger="extractor")
+    with pytest.raises(UnknownHostError) as info:
+        _extractor(UNKNOWN_HOST, tmp_path, backend, attempts=5).extract(Invoice, "text")
+    assert str(info.value) == f"cannot reach {UNKNOWN_HOST}: unknown host (nonexistent.invalid does not resolve)"
+    assert isinstance(info.value, EndpointUnreachableError)  # a run-level fault, as any unreachable endpoint
+    assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("transient failure")] == []
+
+
+def test_a_run_against_a_host_that_does_not_resolve_stops_at_once_and_leaves_no_file(
+    tmp_path: Path, no_such_name: None
+) -> None:
+    folder = _case_dir(tmp_path, "unknown-host")
+    for i in range(2, 4):
+        (folder / "in" / f"note{i}.txt").write_text(f"Invoice INV-{i}, total {i}.50 EUR", encoding="utf-8")
+    command = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl"]
+    done = subprocess.run(
+        [*command, "--base-url", UNKNOWN_HOST, "-v"],
+        cwd=folder,
+        env={**_env(tmp_path), "EXTRACTOR_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "transient failure" not in done.stderr
+    assert "4 inputs given: 0 ok, 0 failed, 4 not started (the run stopped)" in done.stderr
+    message = f"error: cannot reach {UNKNOWN_HOST}: unknown host (nonexistent.invalid does not resolve)"
+    assert message in done.stderr.splitlines()
+    assert sorted(p.name for p in folder.iterdir()) == ["in"]  # no OUT, no errors file

@@ -66,3 +66,27 @@ def test_the_summary_accounts_for_every_input() -> None:
     stopped = RunStats(given=50, ok=3, stopped=4)
     assert "47 not started (the run stopped)" in stopped.summary()  # in flight and never read alike
     assert RunStats(given=3, ok=2, resumed=1).complete
+
+
+def test_the_progress_counts_only_the_inputs_finished() -> None:
+    stopped = RunStats(total=4, stopped=4)  # a run that stopped before any input finished
+    log = io.StringIO()
+    with Reporter(stopped, stream=log) as reporter:
+        reporter.update(force=True)
+    assert log.getvalue().startswith("[extractor] 0/4 · ok 0 · failed 0 ·"), log.getvalue()
+    stats = RunStats(total=10, ok=2, failed=1, skipped=3, stopped=1, resumed=1, still_failed=1)
+    screen = _Terminal()
+    with Reporter(stats, stream=screen, width=80) as reporter:
+        reporter.update()
+    last = _ANSI.sub("", _NEW_LINE.sub("\n", screen.getvalue())).strip().splitlines()[-1]
+    assert "5/10" in last, last  # 2 ok, 1 failed, 1 done before, 1 failed before; not the 4 not started
+
+
+def test_the_summary_of_an_interrupted_run_says_so() -> None:
+    stats = RunStats(given=200, ok=56, interrupted=True)
+    assert stats.summary().splitlines()[0] == "200 inputs given: 56 ok, 0 failed, 144 not started (interrupted)"
+    from_stdin = RunStats(given=65, ok=56, interrupted=True, unread_unknown=True)
+    assert from_stdin.summary().splitlines()[0] == (
+        "65 inputs read before the run ended (from stdin: any more were not read): "
+        "56 ok, 0 failed, 9 not started (interrupted)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -206,6 +207,41 @@ def test_exit_code_2_for_bad_usage(tmp_path: Path) -> None:
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def test_without_a_key_the_command_says_which_variable_to_set(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 1)
+    default = run(["in", "--schema", "invoice", "-o", "out.jsonl"], tmp_path)  # OpenRouter, no key
+    assert default.returncode == 2
+    assert default.stderr == (
+        "error: no API key for openrouter.ai: set OPENROUTER_API_KEY (or EXTRACTOR_API_KEY, sent to any endpoint), "
+        "or name the variable that holds it with --api-key-env NAME\n"
+    )
+    other = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", "https://api.mistral.ai/v1"], tmp_path)
+    assert other.returncode == 2
+    assert other.stderr == (
+        "error: no API key for api.mistral.ai: set EXTRACTOR_API_KEY, or name the variable that holds it with "
+        "--api-key-env NAME (OPENROUTER_API_KEY is sent only to openrouter.ai, OPENAI_API_KEY only to api.openai.com)\n"
+    )
+    unset = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--api-key-env", "MY_KEY"], tmp_path)
+    assert unset.returncode == 2
+    assert unset.stderr == "error: --api-key-env MY_KEY: the environment variable MY_KEY is not set\n"
+    assert not (tmp_path / "out.jsonl").exists()
+    helped = run(["--help"], tmp_path)
+    assert "--api-key-env NAME" in helped.stdout
+    for variable in ("$OPENROUTER_API_KEY", "$EXTRACTOR_API_KEY", "$OPENAI_API_KEY"):
+        assert variable in helped.stdout
+
+
+def test_api_key_env_names_the_variable_the_key_is_read_from(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 2)
+    with TestServer(api_key=KEY) as server:
+        args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url]
+        done = run([*args, "--api-key-env", "MY_KEY"], tmp_path, MY_KEY=KEY)
+        assert done.returncode == 0, done.stderr
+        assert {r.headers["authorization"] for r in server.chat_requests} == {f"Bearer {KEY}"}
+    assert len(lines(tmp_path / "out.jsonl")) == 2
+    assert KEY not in done.stdout + done.stderr + (tmp_path / "out.jsonl").read_text()
+
+
 def test_the_key_is_in_no_output_file_and_no_log(tmp_path: Path) -> None:
     texts(tmp_path / "in", 4)
     (tmp_path / "in" / "empty.txt").write_bytes(b"")
@@ -235,6 +271,35 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(tmp_path: Path) -> None:
         done = run(["in", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], tmp_path)
     assert done.returncode == 0
     assert sorted(r["id"] for r in lines(out)) == [f"in/note{i:03d}.txt" for i in range(30)]
+
+
+def test_the_summary_of_an_interrupted_run_counts_every_input_given(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 200)
+    out = tmp_path / "out.jsonl"
+    args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--no-cache"]
+    with TestServer(latency=0.2) as server:  # slow answers: most inputs are not read yet at Ctrl-C
+        cmd = [sys.executable, "-m", "extractor", "run", *args, "--base-url", server.base_url, "--concurrency", "4"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 10):
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stderr
+        first = stderr.decode().splitlines()
+        summary = next(line for line in first if " inputs given: " in line)
+        counts = re.fullmatch(r"(\d+) inputs given: (\d+) ok, 0 failed, (\d+) not started \(interrupted\)", summary)
+        assert counts is not None, summary
+        given, ok, not_started = map(int, counts.groups())
+        assert given == 200 and ok + not_started == 200
+        kept = len(lines(out))
+        assert ok == kept and 10 <= kept < 200
+        sent_before = len(server.chat_requests)
+        done = run([*args, "--base-url", server.base_url, "--concurrency", "16"], tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"200 inputs given: {200 - kept} ok, 0 failed, {kept} already done before" in done.stderr
+        assert len(server.chat_requests) - sent_before == 200 - kept  # exactly the rest, each once
+    assert sorted(r["id"] for r in lines(out)) == [f"in/note{i:03d}.txt" for i in range(200)]
 
 
 def test_json_nested_too_deeply_is_the_readers_own_error(server: TestServer, tmp_path: Path) -> None:

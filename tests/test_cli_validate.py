@@ -9,6 +9,7 @@ costs about 2 s per process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import referencing.exceptions
 
 from extractor import compile_schema
 from extractor.errors import OutputInvalidError
+from extractor.testing import TestServer
 
 
 def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -286,3 +288,54 @@ def test_schemastore_instances_agree_with_jsonschema(corpora: Path, tmp_path: Pa
     # figures at the corpus's pinned commit (SchemaStore 3b6446ad): 213 judged by jsonschema offline,
     # 18 not (17 remote `$ref`s, 1 ECMA-262 regex); of the 8 invalid ones among those, 4 are still caught
     assert (judged, unjudged, unjudged_invalid, unjudged_caught) == (213, 18, 8, 4)
+
+
+def test_the_out_of_extractor_run_is_recognised_and_its_data_checked(tmp_path: Path, server: TestServer) -> None:
+    for i in range(3):
+        (tmp_path / f"note{i}.txt").write_text(f"Invoice INV-{i}, total {i}.50 EUR", encoding="utf-8")
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    environment["EXTRACTOR_CACHE_DIR"] = str(tmp_path / "cache")
+    command = [sys.executable, "-m", "extractor", "run", "--schema", "invoice", "-o", "out.jsonl"]
+    made = subprocess.run(
+        [*command, "--base-url", server.base_url, *(f"note{i}.txt" for i in range(3))],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "out.jsonl"
+    proc = run("invoice", "out.jsonl", cwd=tmp_path)  # no --field
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "note: out.jsonl holds `extractor run` records: checking each line's `data` "
+        "(--field data; --field '' checks whole lines)\n"
+        "out.jsonl: 3 records, 3 valid, 0 invalid\n"
+    )
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    records[1]["data"]["total"] = "a lot"
+    out.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    proc = run("invoice", "out.jsonl", "--json", cwd=tmp_path)
+    assert proc.returncode == 1
+    reports = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["line"], [e["path"] for e in r["errors"]]) for r in reports[:-1]] == [(2, ["$.data.total"])]
+    assert reports[-1] == {"type": "summary", "file": "out.jsonl", "records": 3, "valid": 2, "invalid": 1}
+    whole = run("invoice", "out.jsonl", "--field", "", cwd=tmp_path)  # whole lines, as asked
+    assert "out.jsonl: 3 records, 0 valid, 3 invalid" in whole.stderr
+    assert "note:" not in whole.stderr
+
+
+def test_a_line_of_run_shape_that_is_an_instance_of_the_schema_is_checked_whole(tmp_path: Path) -> None:
+    schema = {
+        "type": "object",
+        "required": ["id", "source", "data", "meta"],
+        "properties": {"data": {"type": "string"}},
+    }
+    (tmp_path / "shape.json").write_text(json.dumps(schema), encoding="utf-8")
+    line = {"id": "a", "source": "a.txt", "data": "text", "meta": {}}
+    (tmp_path / "lines.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    proc = run("shape.json", "lines.jsonl", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == "lines.jsonl: 1 record, 1 valid, 0 invalid\n"

@@ -260,7 +260,7 @@ def test_the_cli_writes_conflicts_to_meta_and_can_refuse_such_records(server: Te
     assert record["meta"]["conflicts"] == {"$.number": [{"chunk": 1, "value": "INV-7"}, {"chunk": 2, "value": "INV-8"}]}
     refused = cli([str(folder), *common, "-o", str(tmp_path / "strict.jsonl"), "--on-conflict", "fail"], tmp_path)
     assert refused.returncode == 1
-    assert not (tmp_path / "strict.jsonl").read_text()
+    assert not (tmp_path / "strict.jsonl").exists()  # no record: no file
     error = json.loads((tmp_path / "strict.errors.jsonl").read_text())
     assert error["error"]["type"] == "ConflictError"
     assert error["meta"]["conflicts"]["$.number"][1] == {"chunk": 2, "value": "INV-8"}

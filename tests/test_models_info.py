@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -323,3 +326,64 @@ def test_with_a_budget_unknown_prices_are_refused_and_the_fixed_answer_is_then_u
         results = list(ex.extract_many(Inv, ["one", "two", "three"], max_cost=1.0))
         assert [r.ok for r in results] == [True] * 3
         assert {r.mode for r in server.chat_requests} == {"json_schema"}  # from the fixed parameters
+
+
+# --- the endpoint files stay bounded -----------------------------------------------------------------
+
+
+def _endpoint_file(folder: Path, kind: str, base_url: str, age: float) -> Path:
+    """An endpoint file of `kind` for `base_url` as the catalog writes it, last written `age` seconds ago."""
+    path = folder / f"{kind}-{hashlib.sha256(base_url.encode()).hexdigest()[:16]}.json"
+    when = time.time() - age
+    body = {"base_url": base_url, "fetched_at": when, "models": [{"id": MODEL}]}
+    if kind == "modes":
+        body = {"base_url": base_url, "models": {MODEL: {"mode": "tools", "rejected": {}, "at": when}}}
+    path.write_text(json.dumps(body))
+    os.utime(path, (when, when))
+    return path
+
+
+def test_the_model_lists_of_local_servers_do_not_pile_up(server: TestServer, tmp_path: Path) -> None:
+    # an afternoon of local servers, each on a new port (newest first), a remote endpoint, files a day old
+    local = [_endpoint_file(tmp_path, "models", f"http://127.0.0.1:{40_000 + i}/v1", 60.0 * (i + 1)) for i in range(20)]
+    local_modes = [_endpoint_file(tmp_path, "modes", f"http://localhost:{50_000 + i}/v1", 60.0 * i) for i in range(9)]
+    remote = _endpoint_file(tmp_path, "models", "https://api.example.com/v1", 3600)
+    stale = _endpoint_file(tmp_path, "models", "https://old.example.com/v1", 2 * 86_400)
+    stale_modes = _endpoint_file(tmp_path, "modes", "https://old.example.com/v1", 2 * 86_400)
+    leftover = tmp_path / "models-0123456789abcdef.4242-17.tmp"  # a write killed a day ago
+    leftover.write_text("{")
+    os.utime(leftover, (time.time() - 2 * 86_400,) * 2)
+    other = tmp_path / "responses.sqlite"
+    other.write_bytes(b"not ours to judge")
+
+    info_of_new = catalog(server.base_url, tmp_path)
+
+    async def look_up() -> None:  # a new local server's model list is written: the folder is pruned
+        try:
+            await info_of_new.info(MODEL)
+        finally:
+            await info_of_new.transport.aclose()
+
+    asyncio.run(look_up())
+    written = info_of_new._disk_path
+    assert written is not None and written.exists()
+    models = {p.name for p in tmp_path.glob("models-*.json")}
+    assert models == {written.name, remote.name, *(p.name for p in local[:7])}  # 8 local ones, the newest
+    modes = {p.name for p in tmp_path.glob("modes-*.json")}
+    assert modes == {p.name for p in local_modes[:8]}  # each kind on its own: 8 local ones, the newest
+    assert not stale.exists() and not stale_modes.exists() and not leftover.exists()
+    assert other.read_bytes() == b"not ours to judge"
+
+    learner = catalog(server.base_url, tmp_path)
+    learner.remember_fallback(MODEL, "json_schema", "tools", REASON)  # a modes file written: pruned again
+    modes = {p.name for p in tmp_path.glob("modes-*.json")}
+    mine = learner._path("modes")
+    assert mine is not None
+    assert modes == {mine.name, *(p.name for p in local_modes[:7])}
+
+
+def test_at_most_so_many_endpoint_files_are_kept(tmp_path: Path) -> None:
+    files = [_endpoint_file(tmp_path, "models", f"https://api{i}.example.com/v1", 10.0 * i) for i in range(40)]
+    removed = models_info.prune_model_files(tmp_path)
+    assert sorted(removed) == sorted(files[models_info.MAX_ENDPOINTS :])
+    assert sorted(tmp_path.iterdir()) == sorted(files[: models_info.MAX_ENDPOINTS])

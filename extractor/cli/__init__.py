@@ -1,4 +1,5 @@
-"""The `extractor` command line: `run` (a batch to JSONL), `schema`, `validate`, `eval`, `review` (an HTML page)."""
+"""The `extractor` command line: `run` (a batch to JSONL), `schema`, `validate`, `eval`, `review` (an HTML page),
+`batch`, `cache`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import click
 
 from ..errors import ExtractorError
-from . import batch_api, eval_cmd, review_cmd, run, schema_cmd, validate  # noqa: F401 - each registers its command on `cli`
+from . import batch_api, cache_cmd, eval_cmd, review_cmd, run, schema_cmd, validate  # noqa: F401 - each registers its command on `cli`
 from ._app import EXIT_USAGE, cli
 
 __all__ = ["cli", "console", "main"]

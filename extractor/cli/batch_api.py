@@ -16,6 +16,7 @@ from ..runs.runner import BatchItem
 from ..runs.sink import JsonlSink
 from ..schema import CompiledSchema
 from ._app import EXIT_OK, cli
+from .keys import KEY_HELP, api_key_env_option, key_from_env, require_key
 from .progress import RunStats
 from .records import write_result
 
@@ -112,13 +113,13 @@ def batch() -> None:
     """Look at or cancel the provider batches of an `extractor run ... --batch-api`."""
 
 
-def _job(output: Path) -> ProviderBatch:
+def _job(output: Path, api_key_env: str | None) -> ProviderBatch:
     path = state_path_for(output)
     state = BatchState.load(path)
     if state is None:
         raise click.UsageError(f"no batch run for {output}: {path} does not exist")
-    extractor = Extractor(model=state.model, base_url=state.base_url)
-    extractor.check_key()
+    extractor = Extractor(model=state.model, base_url=state.base_url, api_key=key_from_env(api_key_env))
+    require_key(extractor)
     return ProviderBatch(extractor, {"type": "object"}, path)
 
 
@@ -129,11 +130,12 @@ async def _look(job: ProviderBatch, cancel: bool) -> list[BatchEntry]:
         await job.extractor.aclose()
 
 
-@batch.command("status")
+@batch.command("status", epilog=KEY_HELP)
 @click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
-def status(output: Path) -> int:
+@api_key_env_option
+def status(output: Path, api_key_env: str | None) -> int:
     """The provider batches of the run writing OUTPUT, with their status."""
-    job = _job(output)
+    job = _job(output, api_key_env)
     entries = asyncio.run(_look(job, cancel=False))
     click.echo(f"{len(entries)} batch(es) for {output} at {job.state.base_url if job.state else '?'}:")
     for line in _describe(entries):
@@ -141,11 +143,12 @@ def status(output: Path) -> int:
     return EXIT_OK if job.finished else EXIT_NOT_FINISHED
 
 
-@batch.command("cancel")
+@batch.command("cancel", epilog=KEY_HELP)
 @click.argument("output", type=click.Path(path_type=Path, dir_okay=False))
-def cancel(output: Path) -> int:
+@api_key_env_option
+def cancel(output: Path, api_key_env: str | None) -> int:
     """Cancel the provider batches of the run writing OUTPUT that are still running."""
-    job = _job(output)
+    job = _job(output, api_key_env)
     entries = asyncio.run(_look(job, cancel=True))
     for line in _describe(entries):
         click.echo(line)

@@ -20,8 +20,8 @@ __all__ = ["Reporter", "RunStats"]
 class RunStats:
     """Counts of a run, for the progress display and the final summary.
 
-    Every input given is counted once: ok + failed + not started (budget or stop) + already done
-    before + failed before and not retried == given.
+    Every input given is counted once: ok + failed + not started (budget, a stop or Ctrl-C) + already
+    done before + failed before and not retried == given. The progress shows the inputs `finished`.
     """
 
     total: int | None = None
@@ -45,6 +45,15 @@ class RunStats:
     repair_kinds: Counter[str] = field(default_factory=Counter)
     error_types: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
+    #: the run was stopped by Ctrl-C (the inputs not started are counted as such)
+    interrupted: bool = False
+    #: `given` counts only the inputs read before the run ended early: stdin may have held more
+    unread_unknown: bool = False
+
+    @property
+    def finished(self) -> int:
+        """Inputs with their line: finished in this run (ok or failed), or before it."""
+        return self.ok + self.failed + self.resumed + self.still_failed
 
     @property
     def done(self) -> int:
@@ -79,7 +88,7 @@ class RunStats:
             parts.append(f"{self.skipped} not started (budget)")
         stopped = self.not_started - self.skipped
         if stopped:
-            parts.append(f"{stopped} not started (the run stopped)")
+            parts.append(f"{stopped} not started ({'interrupted' if self.interrupted else 'the run stopped'})")
         for batch, count, created in self.waiting:
             when = time.strftime(" (submitted at %Y-%m-%d %H:%M)", time.localtime(created)) if created else ""
             parts.append(f"{count} waiting in batch {batch}{when}")
@@ -87,8 +96,11 @@ class RunStats:
             parts.append(f"{self.resumed} already done before")
         if self.still_failed:
             parts.append(f"{self.still_failed} failed before and not retried (--retry-errors retries them)")
+        noun = f"input{'s' if given != 1 else ''} " + (
+            "read before the run ended (from stdin: any more were not read)" if self.unread_unknown else "given"
+        )
         lines = [
-            f"{given} input{'s' if given != 1 else ''} given: " + ", ".join(parts),
+            f"{given} {noun}: " + ", ".join(parts),
             f"done in {self.elapsed:.1f} s ({rate:.1f} inputs/s)"
             + (f"; {self.repeats} given again with the same id and content, done once" if self.repeats else ""),
             f"repaired locally: {self.repaired}"
@@ -150,7 +162,7 @@ class Reporter:
     def update(self, *, force: bool = False) -> None:
         """Show the current counts (on a terminal at once; otherwise at most every `interval` seconds)."""
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.stats.done, detail=self._detail())
+            self._progress.update(self._task, completed=self.stats.finished, detail=self._detail())
             return
         now = time.monotonic()
         if force or now - self._last >= self.interval:
@@ -159,7 +171,7 @@ class Reporter:
             s = self.stats
             rate = (s.ok + s.failed) / s.elapsed if s.elapsed > 0 else 0.0
             print(
-                f"[extractor] {s.done}{total} · {self._detail()} · "
+                f"[extractor] {s.finished}{total} · {self._detail()} · "
                 f"{s.prompt_tokens + s.completion_tokens} tokens · {rate:.1f}/s",
                 file=self.stream,
                 flush=True,

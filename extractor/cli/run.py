@@ -32,6 +32,7 @@ from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from ._text import byte_size, printable, setup_logging
 from .batch_api import EXIT_NOT_FINISHED, run_batch_api
 from .inputs import InputStats, check_inputs, count_inputs, expand_inputs
+from .keys import KEY_HELP, api_key_env_option, key_from_env, require_key
 from .progress import Reporter, RunStats
 from .records import write_result
 from .schemas import resolve_schema
@@ -151,7 +152,7 @@ def _dry_run(
     return EXIT_OK
 
 
-@cli.command("run")
+@cli.command("run", epilog=KEY_HELP)
 @click.argument("inputs", nargs=-1, required=True)
 @click.option(
     "--schema", "schema_spec", required=True, help="JSON Schema file, package.module:Model, or a bundled schema name."
@@ -174,6 +175,7 @@ def _dry_run(
     default=None,
     help=f"OpenAI-compatible endpoint [default: $EXTRACTOR_BASE_URL or {OPENROUTER_BASE_URL}].",
 )
+@api_key_env_option
 @click.option("--mode", type=click.Choice(["auto", *mode_names()]), default="auto", show_default=True)
 @click.option("--instructions", default=None, help="System instructions, or @FILE to read them from a file.")
 @click.option(
@@ -200,7 +202,12 @@ def _dry_run(
     help="Seconds one request may take, its whole answer included.",
 )
 @click.option(
-    "--cache/--no-cache", default=True, show_default=True, help="Serve repeated requests from the on-disk cache."
+    "--cache/--no-cache",
+    default=True,
+    show_default=True,
+    help="Answer a request sent before from the response cache (responses.sqlite in $EXTRACTOR_CACHE_DIR, "
+    'default ~/.cache/extractor; the summary\'s "from cache: N"), storing each answer that validated; '
+    "`extractor cache info|clear`.",
 )
 @click.option("--password", default=None, help="Password for encrypted PDFs.")
 @click.option("--retry-errors", is_flag=True, help="Also redo the inputs that failed in an earlier run.")
@@ -281,6 +288,7 @@ def run(
     errors_path: Path | None,
     model: str | None,
     base_url: str | None,
+    api_key_env: str | None,
     mode: str,
     instructions: str | None,
     max_tokens: int | None,
@@ -340,8 +348,9 @@ def run(
         options = {**call_options, "max_file_size": max_file_size}
         return _dry_run(items, stats, schema, model, options, show_schema, batch_price=batch_api)
     output = cast(Path, output)  # given: checked above
-    extractor = Extractor(model=model, base_url=base_url, mode=mode, timeout=timeout)
-    extractor.check_key()  # no key for a remote endpoint: a usage error before anything runs
+    api_key = key_from_env(api_key_env)
+    extractor = Extractor(model=model, base_url=base_url, api_key=api_key, mode=mode, timeout=timeout)
+    require_key(extractor)  # no key for a remote endpoint: a usage error before anything runs
     sink = JsonlSink(output, outputs[1], retry_errors=retry_errors)
     run_stats = RunStats()
     with sink:  # refuses (exit 2) a file that is not this tool's output, leaving it as it was
@@ -358,7 +367,8 @@ def run(
                 raise click.UsageError("--ray and --batch-api do not go together")
             return _run_on_ray(
                 ray_address, schema, compiled, items, sink, run_stats, stats,
-                model=model, base_url=base_url, mode=mode, timeout=timeout, concurrency=concurrency, rpm=rpm, tpm=tpm,
+                model=model, base_url=base_url, api_key=api_key, mode=mode, timeout=timeout, concurrency=concurrency,
+                rpm=rpm, tpm=tpm,
                 max_cost=max_cost, max_file_size=max_file_size, options=call_options, verbose=verbose,
             )  # fmt: skip
         response_cache = ResponseCache(default_cache_dir() / "responses.sqlite") if cache else None
@@ -424,7 +434,10 @@ def _finish(
     run_stats: RunStats, stats: InputStats, *, verbose: int, interrupted: bool, stopped: BaseException | str | None
 ) -> int:
     """The summary of a run, and its exit status."""
-    run_stats.given = run_stats.total if run_stats.total is not None and stopped else stats.given
+    ended_early = stopped is not None or interrupted  # not every input was read: the count made up front says
+    run_stats.given = run_stats.total if run_stats.total is not None and ended_early else stats.given
+    run_stats.unread_unknown = ended_early and run_stats.total is None
+    run_stats.interrupted = interrupted
     run_stats.repeats = stats.repeats
     click.echo(run_stats.summary(), err=True)
     for line in skipped_lines(stats, limit=None if verbose else 10):

@@ -5,6 +5,11 @@ default: the whole line) is taken and validated against SCHEMA's own rules (`Com
 `jsonschema` with format checking for a JSON Schema, pydantic for a model). The file is streamed,
 one line at a time.
 
+`extractor run`'s own OUT is recognised without `--field`: when the first line is one of its records
+(`{"id", "source", "data", "meta"}`, nothing else) and is not itself an instance of SCHEMA, each
+line's `data` is checked, as with `--field data`, and a note on stderr says so (`--field ''` checks
+whole lines).
+
 Output, made for pipes: stdout has one line per problem, `FILE:LINE: $.path: message`, where the path
 is the place in the line (`$.data.total` with `--field data`); the summary (`N records, K valid,
 M invalid`) goes to stderr. With `--json`, stdout has one JSON object per invalid line,
@@ -36,7 +41,7 @@ from ..schema.compiled import validation_copy, validator_class
 from ._app import EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli
 from .schemas import resolve_schema
 
-__all__ = ["Problem", "check_line", "validate_command"]
+__all__ = ["Problem", "check_line", "is_run_record", "validate_command"]
 
 _MAX_TEXT = 500  # characters of a message shown on one line of the text report
 
@@ -131,6 +136,20 @@ def _record_id(raw: bytes) -> Any:
     return record.get("id") if isinstance(record, dict) and isinstance(record.get("id"), str | int) else None
 
 
+#: the keys of an OUT line of `extractor run` (`extractor.runs.records`)
+_RUN_KEYS = frozenset({"id", "source", "data", "meta"})
+
+
+def is_run_record(raw: bytes) -> bool:
+    """Whether the JSONL line `raw` is a record `extractor run` wrote to OUT: `{"id", "source", "data", "meta"}`
+    with `meta` an object."""
+    try:
+        record = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and record.keys() == _RUN_KEYS and isinstance(record["meta"], dict)
+
+
 def _usage_error(ctx: click.Context, message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     ctx.exit(EXIT_USAGE)
@@ -140,7 +159,11 @@ def _usage_error(ctx: click.Context, message: str) -> NoReturn:
 @click.argument("schema")
 @click.argument("file", metavar="FILE.jsonl")
 @click.option(
-    "--field", default=None, metavar="PATH", help="Dotted path of the value to check (`data` for run output)."
+    "--field",
+    default=None,
+    metavar="PATH",
+    help="Dotted path of the value to check (default: the whole line; `data` of each line of `extractor run`'s "
+    "own OUT, recognised by itself; '' for whole lines always).",
 )
 @click.option(
     "--quarantine",
@@ -157,7 +180,9 @@ def validate_command(
     """Check each line of FILE.jsonl (`-`: stdin) against SCHEMA; exit 1 if any is invalid.
 
     SCHEMA is a JSON Schema file, `package.module:Model` or a bundled schema's name. Problems go to
-    stdout, one per line (`FILE:LINE: $.path: message`), the summary to stderr.
+    stdout, one per line (`FILE:LINE: $.path: message`), the summary to stderr. The OUT of
+    `extractor run` is recognised by its lines (`{"id", "source", "data", "meta"}`): each line's
+    `data` is checked, and a note says so.
     """
     try:
         source, label = resolve_schema(schema)
@@ -187,6 +212,13 @@ def validate_command(
             _usage_error(ctx, f"{exc.filename}: {exc.strerror or exc}")
         for number, raw, line in _lines(stream):
             records += 1
+            if field is None and records == 1 and is_run_record(raw) and check_line(compiled, raw, parts):
+                parts = ["data"]  # `extractor run`'s OUT: its records are the `data` of each line
+                click.echo(
+                    f"note: {name} holds `extractor run` records: checking each line's `data` "
+                    "(--field data; --field '' checks whole lines)",
+                    err=True,
+                )
             try:
                 problems = check_line(compiled, raw, parts)
             except SchemaCompileError as exc:  # the schema itself is broken: nothing can be judged

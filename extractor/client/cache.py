@@ -1,7 +1,11 @@
 """An on-disk cache of chat-completions responses, in one SQLite file.
 
 Re-running a batch (or a test) costs nothing: the response to a request identical to one already
-answered is read from disk instead of being bought again. The key is `key_for(base_url, body)`, a
+answered is read from disk instead of being bought again. `extractor run` uses `responses.sqlite` in
+the cache folder (`$EXTRACTOR_CACHE_DIR`, else `$XDG_CACHE_HOME/extractor`, else `~/.cache/extractor`)
+unless `--no-cache`, and counts the inputs answered from it in its summary ("from cache: N");
+`extractor cache info` shows what it holds, `extractor cache clear` empties it. The library uses one
+only when asked (`Extractor(cache=True)` or a path). The key is `key_for(base_url, body)`, a
 SHA-256 of the endpoint and the full request body (model, messages, response format or tools,
 sampling parameters). Request headers are not part of it, so the API key never is.
 
@@ -47,7 +51,7 @@ from .._secret import Secret
 from ..errors import ConfigurationError
 from .catalog import create_private_file, private_dir
 
-__all__ = ["CacheEntry", "ResponseCache", "open_cache"]
+__all__ = ["CacheEntry", "CacheStats", "ResponseCache", "open_cache"]
 
 log = logging.getLogger("extractor")
 T = TypeVar("T")
@@ -61,6 +65,16 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """What a response cache holds: `entries` responses, written from `oldest` to `newest` (unix times; None
+    when it is empty)."""
+
+    entries: int
+    oldest: float | None
+    newest: float | None
 
 
 @dataclass(frozen=True)
@@ -207,9 +221,26 @@ class ResponseCache:
         row = self._execute(lambda conn: conn.execute("SELECT COUNT(*) FROM responses").fetchone())
         return int(row[0])
 
-    def clear(self) -> None:
-        """Delete every stored response."""
+    def stats(self) -> CacheStats:
+        """How many responses are stored, and when the oldest and the newest were written."""
+        row = self._execute(
+            lambda conn: conn.execute("SELECT COUNT(*), MIN(created), MAX(created) FROM responses").fetchone()
+        )
+        return CacheStats(int(row[0]), *(float(v) if v is not None else None for v in row[1:]))
+
+    def clear(self) -> int:
+        """Delete every stored response and give their space back to the file system; how many there were.
+
+        The space is given back (`VACUUM`) only while no other process uses the file; the rows go either way.
+        """
+        count = len(self)
         self._execute(lambda conn: conn.execute("DELETE FROM responses"))
+        try:
+            self._execute(lambda conn: conn.execute("VACUUM"))
+            self._execute(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except ConfigurationError as exc:
+            log.info("response cache %s: emptied, its space not given back yet (%s)", self.path, exc)
+        return count
 
     # --- lifetime -----------------------------------------------------------------------
 

@@ -6,11 +6,18 @@ never written to disk. An answer that lacks the prices or the supported paramete
 asked about (even with what is known without asking) holds for that model for ten minutes too, so
 that a fixed `/models` is seen soon, not a day later. Modes a model rejected (the fallback auto
 mode made) are remembered per base URL and model as well, for the same day.
+
+On disk, in the cache folder (`default_cache_dir`): one `models-<hash>.json` (the model list) and one
+`modes-<hash>.json` (the modes its models rejected) per endpoint, the hash that of the base URL. The
+files stay bounded (`prune_model_files`, after each write): a file older than a day is never read
+again and goes, and of each kind at most `MAX_LOCAL_ENDPOINTS` files of loopback endpoints (a local
+server on a new port each time makes a new endpoint) and `MAX_ENDPOINTS` in all are kept, the newest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,13 +27,30 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import pydantic_core
 
 from ..errors import APIError, EndpointUnreachableError
 from .transport import Transport
 
-__all__ = ["DEFAULT_MODEL", "ModelCatalog", "ModelInfo", "create_private_file", "default_cache_dir", "private_dir"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MAX_ENDPOINTS",
+    "MAX_LOCAL_ENDPOINTS",
+    "ModelCatalog",
+    "ModelInfo",
+    "ModelsFile",
+    "create_private_file",
+    "default_cache_dir",
+    "model_files",
+    "private_dir",
+    "prune_model_files",
+    "remove_model_files",
+]
 
 log = logging.getLogger("extractor")
 
@@ -35,6 +59,13 @@ DEFAULT_MODEL = "mistralai/mistral-small-2603"
 _KNOWN: dict[str, tuple[float, float, int]] = {DEFAULT_MODEL: (0.15e-6, 0.60e-6, 262_144)}
 _TTL = 24 * 3600.0
 _FAILED_TTL = 600.0
+#: the files of each kind (model lists, mode fallbacks) kept for loopback endpoints / for all endpoints
+MAX_LOCAL_ENDPOINTS = 8
+MAX_ENDPOINTS = 32
+#: the kinds of endpoint files, by the start of their names
+_KINDS = ("models", "modes")
+#: bytes read from the start of an endpoint file to learn its endpoint (written first) and date
+_HEAD = 4096
 
 
 def default_cache_dir() -> Path:
@@ -180,6 +211,111 @@ def _write_private_json(path: Path, record: Any) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class ModelsFile:
+    """One endpoint file of the cache folder: `kind` "models" (its model list, `GET /models`) or "modes" (the
+    modes its models rejected); the endpoint's `base_url` (None when the file does not say); its size and
+    when it was last written (unix time)."""
+
+    path: Path
+    kind: str
+    base_url: str | None
+    size: int
+    written: float
+
+    @property
+    def local(self) -> bool:
+        """Whether the endpoint is on this machine (loopback): a local server, often on a new port each time."""
+        return self.base_url is not None and _is_loopback(self.base_url)
+
+
+def _is_loopback(base_url: str) -> bool:
+    try:
+        host = urlsplit(base_url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _endpoint_of(path: Path) -> str | None:
+    """The `base_url` an endpoint file names (read from its start, where it is written), or None."""
+    try:
+        with open(path, "rb") as reader:
+            head = reader.read(_HEAD)
+        value = pydantic_core.from_json(head, allow_partial=True)
+    except (OSError, ValueError):
+        return None
+    url = value.get("base_url") if isinstance(value, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def model_files(cache_dir: Path) -> list[ModelsFile]:
+    """The endpoint files (model lists, mode fallbacks) in `cache_dir`, newest first; none when it does not exist."""
+    found: list[ModelsFile] = []
+    try:
+        names = sorted(os.listdir(cache_dir))
+    except OSError:
+        return found
+    for name in names:
+        kind = name.partition("-")[0]
+        if kind not in _KINDS or not name.endswith(".json"):
+            continue
+        path = cache_dir / name
+        try:
+            info = path.stat()
+        except OSError:
+            continue
+        found.append(ModelsFile(path, kind, _endpoint_of(path), info.st_size, info.st_mtime))
+    found.sort(key=lambda f: f.written, reverse=True)
+    return found
+
+
+def prune_model_files(cache_dir: Path, *, ttl: float = _TTL, now: float | None = None) -> list[Path]:
+    """Remove the endpoint files of `cache_dir` that are older than `ttl` (never read again), and of each kind
+    all but the newest `MAX_LOCAL_ENDPOINTS` of loopback endpoints and the newest `MAX_ENDPOINTS` in all, with
+    temporary files left by a crash a day old; the paths removed."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    kept: dict[tuple[str, bool], int] = {}
+    for file in model_files(cache_dir):
+        local = kept.get((file.kind, True), 0)
+        every = kept.get((file.kind, False), 0)
+        old = now - file.written > ttl  # (a file from the future is not judged by its age)
+        if old or every >= MAX_ENDPOINTS or (file.local and local >= MAX_LOCAL_ENDPOINTS):
+            with contextlib.suppress(OSError):
+                file.path.unlink()
+                removed.append(file.path)
+            continue
+        kept[(file.kind, False)] = every + 1
+        if file.local:
+            kept[(file.kind, True)] = local + 1
+    with contextlib.suppress(OSError):
+        for name in os.listdir(cache_dir):
+            path = cache_dir / name
+            if name.partition("-")[0] in _KINDS and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime > _TTL:
+                        path.unlink()
+                        removed.append(path)
+    return removed
+
+
+def remove_model_files(cache_dir: Path) -> list[ModelsFile]:
+    """Remove every endpoint file (model lists, mode fallbacks) of `cache_dir`; the ones removed. They are made
+    again at the next lookup (the model list) or fallback (the modes)."""
+    removed: list[ModelsFile] = []
+    for file in model_files(cache_dir):
+        with contextlib.suppress(FileNotFoundError):
+            file.path.unlink()
+            removed.append(file)
+    return removed
+
+
 def _fresh(at: float, ttl: float, now: float) -> bool:
     """Whether something recorded at `at` still holds at `now` (one from the future does not)."""
     return 0.0 <= now - at <= ttl
@@ -232,6 +368,11 @@ class ModelCatalog:
     def _disk_path(self) -> Path | None:
         return self._path("models")
 
+    def _prune(self) -> None:
+        """Keeps the cache folder's endpoint files bounded (`prune_model_files`), this endpoint's newest among them."""
+        if self.cache_dir is not None:
+            prune_model_files(self.cache_dir, ttl=max(self.ttl, _TTL))
+
     def preferred_mode(self, model: str) -> str | None:
         """The mode auto mode should start with for `model` because a better one was rejected
         (remembered by `remember_fallback`, here or on disk within the TTL); None if none was."""
@@ -274,6 +415,8 @@ class ModelCatalog:
             _write_private_json(path, record)
         except OSError as exc:
             log.info("could not write the mode cache %s: %s", path, exc)
+        else:
+            self._prune()
 
     def _known_fallbacks(self) -> dict[str, _Fallback]:
         """The fallbacks this catalog knows (learned here, or read from disk at first use)."""
@@ -376,6 +519,8 @@ class ModelCatalog:
                 _write_private_json(path, {"base_url": self.transport.base_url, "fetched_at": now, "models": entries})
             except OSError as exc:
                 log.info("could not write the model cache %s: %s", path, exc)
+            else:
+                self._prune()
         return now, now + self.ttl, {m.id: m for m in map(ModelInfo.from_api, entries)}
 
 

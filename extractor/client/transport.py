@@ -48,6 +48,7 @@ from ..errors import (
     ResponseTooLargeError,
     ServerError,
     TransientResponseError,
+    UnknownHostError,
 )
 from ..sources.tokens import estimate_tokens
 from .run_context import RunContext, current_run
@@ -56,7 +57,16 @@ from .sse import StreamAssembler, parse_sse_line
 if TYPE_CHECKING:
     from ..observe.events import RequestWatch
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ChatResponse", "RetryPolicy", "Secret", "Transport", "api_key_for", "redact"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "ChatResponse",
+    "RetryPolicy",
+    "Secret",
+    "Transport",
+    "api_key_for",
+    "provider_key_variable",
+    "redact",
+]
 
 log = logging.getLogger("extractor")
 R = TypeVar("R")
@@ -126,6 +136,16 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 _CONNECT_SHARE = 0.9
 
 
+def provider_key_variable(base_url: str) -> str | None:
+    """The provider's own variable whose key goes to `base_url`'s host (`OPENROUTER_API_KEY` for openrouter.ai,
+    `OPENAI_API_KEY` for api.openai.com), or None for any other endpoint."""
+    try:
+        host = urlsplit(base_url).hostname
+    except ValueError:  # not a URL: no provider's key goes there
+        return None
+    return _PROVIDER_KEYS.get(host or "")
+
+
 def api_key_for(base_url: str, api_key: str | None = None) -> str | None:
     """The API key to send to `base_url`, or None: `api_key`, else `$EXTRACTOR_API_KEY` (either goes to
     whatever endpoint is configured), else a provider's own variable, only to that provider's host:
@@ -133,11 +153,7 @@ def api_key_for(base_url: str, api_key: str | None = None) -> str | None:
     (a local server, another provider) gets no key it was not given."""
     key = api_key or os.environ.get("EXTRACTOR_API_KEY")
     if not key:
-        try:
-            host = urlsplit(base_url).hostname
-        except ValueError:  # not a URL: no provider's key goes there
-            host = None
-        variable = _PROVIDER_KEYS.get(host or "")
+        variable = provider_key_variable(base_url)
         key = os.environ.get(variable) if variable else None
     return key or None
 
@@ -218,8 +234,9 @@ _UNREACHABLE_ERRNOS = {
 _NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
-def _unreachable(exc: BaseException, host: str) -> str | None:
-    """Why the connection could not even be opened (`connection refused`, `unknown host (...)`), or None.
+def _unreachable(exc: BaseException, host: str) -> tuple[str, type[EndpointUnreachableError]] | None:
+    """Why the connection could not even be opened (`connection refused`, `unknown host (...)`) and the error
+    that says so (`UnknownHostError` when the name does not exist: not retried), or None.
 
     Both HTTP backends hide the reason in the exception chain: the aiohttp transport reports every
     connection failure as an `httpx.ConnectTimeout`, httpx's own as a `ConnectError`; the socket
@@ -232,10 +249,11 @@ def _unreachable(exc: BaseException, host: str) -> str | None:
         seen.add(id(link))
         if isinstance(link, socket.gaierror):
             if link.errno in _NO_SUCH_NAME:
-                return f"unknown host ({host} does not resolve)"
-            return f"unknown host ({host} could not be resolved: {link.strerror or link})"
+                return f"unknown host ({host} does not resolve)", UnknownHostError
+            # the resolver could not answer (no DNS server reached...): that may pass, as any connection failure
+            return f"unknown host ({host} could not be resolved: {link.strerror or link})", EndpointUnreachableError
         if isinstance(link, OSError) and link.errno in _UNREACHABLE_ERRNOS:
-            return _UNREACHABLE_ERRNOS[link.errno]
+            return _UNREACHABLE_ERRNOS[link.errno], EndpointUnreachableError
         inner = getattr(link, "os_error", None)  # aiohttp's ClientConnectorError keeps it there
         if isinstance(inner, OSError) and id(inner) not in seen:
             link = inner
@@ -247,8 +265,9 @@ def _unreachable(exc: BaseException, host: str) -> str | None:
 def _is_transient(exc: BaseException, answer_timeouts: int = 0) -> bool:
     """Whether `exc` is worth another try, for a call that has had `answer_timeouts` attempts run out
     of time once connected: not once that reaches `MAX_ANSWER_TIMEOUTS` (the endpoint may still be
-    generating, and billing, each of them); never an answer too large (the same request brings it again)."""
-    if answer_timeouts >= MAX_ANSWER_TIMEOUTS or isinstance(exc, ResponseTooLargeError):
+    generating, and billing, each of them); never an answer too large (the same request brings it again), nor
+    a host name that does not exist."""
+    if answer_timeouts >= MAX_ANSWER_TIMEOUTS or isinstance(exc, ResponseTooLargeError | UnknownHostError):
         return False
     if isinstance(exc, APITimeoutError | APIConnectionError | TransientResponseError):
         return True
@@ -635,9 +654,10 @@ class Transport:
         """The library's error for an httpx failure with no HTTP answer (all are transient): the
         endpoint cannot be reached, gave no connection or no answer in time, or closed the connection.
         Only a timeout once connected counts as an answer timeout of `call`."""
-        reason = _unreachable(exc, urlsplit(self.base_url).hostname or self.host)
-        if reason is not None:
-            return EndpointUnreachableError(f"cannot reach {redact(self.base_url, self._key)}: {reason}")
+        unreachable = _unreachable(exc, urlsplit(self.base_url).hostname or self.host)
+        if unreachable is not None:
+            reason, error = unreachable
+            return error(f"cannot reach {redact(self.base_url, self._key)}: {reason}")
         if isinstance(exc, httpx.TimeoutException) and not _disconnected(exc):
             if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
                 limit = self._connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self._pool_timeout

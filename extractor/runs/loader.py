@@ -5,9 +5,16 @@ network waits. A worker that dies (the OOM killer, a crash in a decoder) fails o
 reading, with a `DocumentError` that says how it died; one that reads past the timeout, or whose
 `load` is cancelled, is killed. Either way a new worker starts at the next PDF, and other files are
 unaffected. The timeout counts from when a started worker gets the file (not its own start-up).
-Workers are spawned, never forked (the parent runs threads), and are daemons: they are stopped when
-the parent exits; if the parent is killed, they exit after the file they are reading.
-Other files (and every file with `workers=0`) are read in a thread, under the same timeout.
+
+A worker is a fresh interpreter (`python -c` with a few lines of ours, never forked: the parent runs
+threads) that imports this module and nothing of the caller's: unlike `multiprocessing`'s spawned
+processes it never imports `__main__`, so a plain script calling `extract_many` at its top level (no
+`if __name__ == "__main__":`) is not run again in each worker. Workers get the parent's `sys.path`,
+run in their own session (a Ctrl-C in the terminal is the parent's to handle), and are stopped by
+`close`/`aclose`; if the parent is killed, they exit after the file they are reading (their pipe
+closes). Other files, every file with `workers=0`, and every file where no worker can be started
+this way (Windows, an interpreter with no `sys.executable`, a frozen application) are read in a
+thread, under the same timeout.
 """
 
 from __future__ import annotations
@@ -17,9 +24,10 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any, Final, cast
 
 from ..errors import DocumentError, ExtractorError
@@ -37,6 +45,81 @@ _START_TIMEOUT: Final = 60.0
 _GRACE: Final = 1.0
 
 _CLOSED: Final = "not read: the loader is closed"
+
+#: what a worker interpreter runs (`python -c`): its pipe from argv, the parent's `sys.path`, then `_serve`;
+#: `__main__` is this text, never the caller's script
+_BOOT: Final = (
+    "import sys\n"
+    "from multiprocessing.connection import Connection\n"
+    "conn = Connection(int(sys.argv[1]))\n"
+    "sys.path[:] = conn.recv()\n"
+    f"from {__name__} import _serve\n"
+    "_serve(conn)\n"
+)
+
+
+def _workers_possible() -> bool:
+    """Whether worker interpreters can be started here: a POSIX system (a pipe passed by its descriptor) and a
+    known interpreter that runs `-c` (not a frozen application's executable)."""
+    return os.name == "posix" and bool(sys.executable) and not getattr(sys, "frozen", False)
+
+
+class _Process:
+    """A worker interpreter, with the part of `multiprocessing.Process`'s interface the loader uses."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self._popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while it runs; its exit status once it exited, -N when signal N ended it."""
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        """Whether it still runs."""
+        return self._popen.poll() is None
+
+    def terminate(self) -> None:
+        """Asks it to stop (SIGTERM)."""
+        if self.is_alive():
+            self._popen.terminate()
+
+    def kill(self) -> None:
+        """Stops it at once (SIGKILL)."""
+        if self.is_alive():
+            self._popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Waits up to `timeout` s for it to exit (and reaps it)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout)
+
+
+def _launch() -> tuple[_Process, Connection]:
+    """A new worker interpreter and the parent's end of its pipe (the worker's `sys.path` already sent)."""
+    parent, child = multiprocessing.Pipe()  # a socket pair: one descriptor passed to the worker
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # stdout may be the caller's data (`extractor ... --json`)
+            start_new_session=True,  # a Ctrl-C in the terminal reaches the parent only
+        )
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()  # the worker holds the only other end: its exit is an EOF here
+    path = [os.getcwd() if entry == "" else entry for entry in sys.path]
+    with contextlib.suppress(OSError):  # it died at once: read as such by the caller
+        parent.send(path)
+    return _Process(popen), parent
 
 
 def _serve(conn: Connection) -> None:
@@ -103,7 +186,7 @@ async def _readable(conn: Connection, timeout: float) -> None:
         loop.remove_reader(fd)
 
 
-def _death(process: BaseProcess, when: str = "while reading it") -> str:
+def _death(process: _Process, when: str = "while reading it") -> str:
     """How `process` ended, for the message of the file it was reading."""
     code = process.exitcode
     if code is None:
@@ -122,7 +205,7 @@ def _death(process: BaseProcess, when: str = "while reading it") -> str:
 class _Worker:
     """A worker process, the parent's end of its pipe, and the file it is reading (None when idle)."""
 
-    process: BaseProcess
+    process: _Process
     conn: Connection
     path: str | None = None
     reaper: asyncio.Task[None] | None = None
@@ -147,10 +230,9 @@ class DocumentLoader:
         timeout: float = DEFAULT_LOAD_TIMEOUT,
         max_bytes: int | None = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
-        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self.workers = ((os.cpu_count() or 1) if workers is None else workers) if _workers_possible() else 0
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self._context = multiprocessing.get_context("spawn")  # the parent runs threads: never fork
         self._workers: list[_Worker] = []  # the live ones, idle or busy
         self._idle: asyncio.Queue[_Worker | None] = asyncio.Queue()  # one slot per worker; None: not started
         for _ in range(self.workers):
@@ -208,10 +290,10 @@ class DocumentLoader:
 
     async def _start(self, path: str) -> _Worker:
         """A new worker, once it has started and is ready for a file."""
-        parent, child = self._context.Pipe()
-        process = self._context.Process(target=_serve, args=(child,), name="extractor-reader", daemon=True)
-        process.start()
-        child.close()  # the worker holds the only other end: its exit is an EOF here
+        try:
+            process, parent = _launch()  # fork and exec: quick, and nothing to leak on a cancellation
+        except OSError as exc:
+            raise DocumentError(f"not read: the reader process did not start: {exc}", source=path) from exc
         worker = _Worker(process, parent)
         self._workers.append(worker)
         try:

@@ -32,6 +32,12 @@ by the kernel when the process dies), and raises `ConfigurationError` when anoth
 two runs with different outputs cannot share an errors file. The errors file's lock survives its
 rewrites (the new file is locked before it replaces the old one).
 
+Only files with records stay: `open()` creates a missing file (so that it can be locked before anything
+is sent), and `close()` removes a file it created if nothing was written to it (a run stopped before its
+first record, a run with no failure leaves no empty errors file), while still holding its lock. A lock
+is always taken on the file the path names once it is held: a sink that opened a file its holder then
+removed (or replaced) opens the path again, so it never writes to a file no longer there.
+
 Only its own files: before it touches anything (no repair, no append, no file created), `open()`
 checks that each of the two files, if it exists, was written by a sink, and raises
 `ConfigurationError` naming the file otherwise, so that `-o settings.json` or `-o inputs.jsonl` cannot
@@ -285,9 +291,33 @@ class _Appender:
 
 def _open_append(path: Path) -> tuple[_Appender, bool]:
     """(`path` opened O_APPEND, created if missing; whether it was created)."""
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_BINARY, 0o666)
-    return _Appender(path, fd, os.fstat(fd).st_size), created
+    flags = os.O_WRONLY | os.O_APPEND | _O_BINARY
+    while True:
+        try:
+            fd, created = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            try:
+                fd, created = os.open(path, flags), False
+            except FileNotFoundError:  # removed just now (by the sink that held it): create it then
+                continue
+        return _Appender(path, fd, os.fstat(fd).st_size), created
+
+
+def _names(fd: int, path: Path) -> bool:
+    """Whether `path` names the open file `fd` (not one put in its place since, nor nothing)."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _remove_if_empty(fd: int, path: Path) -> None:
+    """Remove `path`, the file open as `fd` whose lock this process holds, if nothing was ever written to it."""
+    if os.fstat(fd).st_size == 0 and _names(fd, path):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 class JsonlSink:
@@ -334,6 +364,7 @@ class JsonlSink:
         self._refailed = 0  # such ids written to the errors file again: their old line goes
         self._timer: threading.Timer | None = None
         self._errors_lock: int | None = None  # a descriptor of the errors file holding its lock
+        self._created = (False, False)  # whether this sink created OUT, the errors file (removed at close if empty)
         self._sync_error: OSError | None = None
         self._broken: str | None = None
 
@@ -377,7 +408,8 @@ class JsonlSink:
     # --- lifetime -----------------------------------------------------------------------
 
     def open(self) -> JsonlSink:
-        """Lock OUT, repair both files, read their ids; creates the files (and their directories).
+        """Lock OUT, repair both files, read their ids; creates the files (and their directories); `close`
+        removes a file created here that is still empty.
 
         Raises `ConfigurationError`, having changed nothing, when a file exists that is not a sink's
         (see the module's docstring), or when another sink holds OUT.
@@ -389,15 +421,15 @@ class JsonlSink:
             self._refuse_foreign()
             self.out_path.parent.mkdir(parents=True, exist_ok=True)
             self.errors_path.parent.mkdir(parents=True, exist_ok=True)
-            out, created = _open_append(self.out_path)
+            out, created = self._lock_out()
             try:
-                _lock(out.fd, self.out_path)
                 if created:
                     _fsync_dir(self.out_path.parent)
                 had_errors = os.path.lexists(self.errors_path)
                 self._errors_lock = self._lock_errors()  # creates the errors file
                 if not had_errors:
                     _fsync_dir(self.errors_path.parent)
+                self._created = (created, not had_errors)
                 self._load()
                 out.size = os.fstat(out.fd).st_size  # after any repair
                 err, _ = _open_append(self.errors_path)
@@ -430,6 +462,13 @@ class JsonlSink:
                     err = None
                 if (self._superseded or self._refailed) and self._broken is None:
                     self._rewrite_errors(self._superseded)
+                # a file this sink created and never wrote to goes (a run that stopped before any record leaves
+                # nothing behind), removed while its lock is held; a sink waiting to lock it opens it anew
+                out_created, errors_created = self._created
+                if out_created:
+                    _remove_if_empty(out.fd, self.out_path)
+                if errors_created and self._errors_lock is not None:
+                    _remove_if_empty(self._errors_lock, self.errors_path)
             finally:
                 if err is not None:
                     os.close(err.fd)
@@ -577,6 +616,20 @@ class JsonlSink:
                     f"refusing to write to it; choose another {option}"
                 )
 
+    def _lock_out(self) -> tuple[_Appender, bool]:
+        """OUT opened for appending (created if missing; whether it was) and holding its lock, taken on the file
+        the path names now (not on one its last sink has just removed: see `close`)."""
+        while True:
+            out, created = _open_append(self.out_path)
+            try:
+                _lock(out.fd, self.out_path)
+                if _names(out.fd, self.out_path):
+                    return out, created
+            except BaseException:
+                os.close(out.fd)
+                raise
+            os.close(out.fd)  # removed or replaced by the sink that held it meanwhile: open the file there now
+
     def _lock_errors(self) -> int:
         """A descriptor of the errors file (created if missing) holding its lock, taken on the file the
         path names now (not on one a rewrite has just replaced)."""
@@ -584,13 +637,12 @@ class JsonlSink:
             fd = os.open(self.errors_path, os.O_RDONLY | os.O_CREAT | _O_BINARY, 0o666)
             try:
                 _lock(fd, self.errors_path)
-                held, now = os.fstat(fd), os.stat(self.errors_path)
+                if _names(fd, self.errors_path):
+                    return fd
             except BaseException:
                 os.close(fd)
                 raise
-            if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
-                return fd
-            os.close(fd)  # replaced by its owner's rewrite meanwhile: lock the file there now
+            os.close(fd)  # replaced by its owner's rewrite, or removed by it, meanwhile: lock the file there now
 
     def _unlock_errors(self) -> None:
         if self._errors_lock is not None:
