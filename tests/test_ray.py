@@ -30,8 +30,12 @@ from extractor.client.transport import RetryPolicy
 from extractor.runs.ray import SharedLimits, done_ids, extract_dataset, shared_limits, write_jsonl
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 
-# Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+pytestmark = [
+    # Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
+    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
+    # one worker of `pytest -n` runs this module's tests, on one cluster (two would share two cores)
+    pytest.mark.xdist_group("ray"),
+]
 
 MODEL = "test/model"
 NOTE = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
@@ -262,6 +266,24 @@ def test_a_dead_workers_lease_is_given_back() -> None:
     stats = asyncio.run(scenario())
     assert stats["expired"] == 1 and stats["in_flight"] == 0
     assert stats["spent"] == pytest.approx(0.02)
+
+
+def test_an_input_waiting_for_a_place_when_the_run_stops_is_not_started() -> None:
+    async def scenario() -> tuple[str, str, dict[str, Any]]:
+        limits = SharedLimits(1, wait=30.0)
+        verdict, lease, _ = await limits.acquire(100)
+        assert verdict == "go"
+        waiting = asyncio.create_task(limits.acquire(100))  # the one place is taken: it waits for it
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        stopped = await limits.release(lease, ok=False, fault="at_once", fault_message="401: key refused")
+        assert stopped == "401: key refused"
+        verdict, _, message = await waiting  # woken by the place given back, after the run stopped
+        return verdict, message, await limits.stats()
+
+    verdict, message, stats = asyncio.run(scenario())
+    assert (verdict, message) == ("stop", "401: key refused")
+    assert stats["started"] == 1 and stats["in_flight"] == 0
 
 
 def _raylet() -> int | None:

@@ -200,6 +200,9 @@ class SharedLimits:
                 await asyncio.wait_for(self.limit.acquire(), self.wait)
             except asyncio.TimeoutError:
                 return "wait", 0, ""
+            if self.stopped is not None:  # the run stopped while this input waited: the place goes back unused
+                self.limit.release(succeeded=False)
+                return "stop", 0, self.stopped
         lease = next(self._ids)
         if self.budget is not None:
             planned = (
