@@ -8,6 +8,8 @@ import inspect
 import pydoc
 import re
 
+import pytest
+
 from extractor import CallOptions, Extractor
 from extractor.client.settings import BATCH_OPTIONS, ManyOptions
 
@@ -37,3 +39,20 @@ def test_help_shows_every_option_of_the_extractor() -> None:
     text = pydoc.render_doc(Extractor, renderer=pydoc.plaintext)  # what help(Extractor) prints
     shown = re.findall(r"^ \| {6}(\w+): \S", text, re.MULTILINE)  # the Args lines, in the class's text
     assert shown[: len(documented(Extractor, "Args"))] == documented(Extractor, "Args")
+
+
+PUBLIC = ["extractor", "extractor.sources", "extractor.documents", "extractor.testing", "extractor.ray"]
+
+
+def test_every_public_name_has_a_docstring_the_reference_shows() -> None:
+    griffe = pytest.importorskip("griffe", reason="griffe comes with the docs tools (pip install -e '.[docs]')")
+    package = griffe.load("extractor", resolve_aliases=True, resolve_external=False)
+    missing = []
+    for name in PUBLIC:
+        module = package if name == "extractor" else package[name.removeprefix("extractor.")]
+        assert module.exports, name
+        for export in module.exports:
+            found = module[export]
+            if not (found.final_target if found.is_alias else found).docstring:
+                missing.append(f"{name}.{export}")
+    assert missing == []

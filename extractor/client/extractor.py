@@ -91,10 +91,12 @@ log = logging.getLogger("extractor")
 T = TypeVar("T")
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+"""The default endpoint: OpenRouter's OpenAI-compatible API."""
 DEFAULT_INSTRUCTIONS = (
     "You extract structured data from the user's input. Use only what the input states; where it "
     "does not say, use null. Never invent values."
 )
+"""The system message sent unless `instructions=` says otherwise."""
 _SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed", "frequency_penalty", "presence_penalty")
 _ROUTING = ("reasoning", "provider", "plugins")
 

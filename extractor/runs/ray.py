@@ -95,8 +95,8 @@ __all__ = [
 
 log = logging.getLogger("extractor")
 
-#: the columns of `extract_dataset`'s rows
 RECORD_COLUMNS = ("id", "source", "data", "meta", "error", "skipped")
+"""The columns of `extract_dataset`'s rows."""
 
 #: how long `acquire` waits in the actor before answering "wait" (the caller asks again): the actor's
 #: coroutines never all wait, so that releases always get through

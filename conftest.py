@@ -1,0 +1,85 @@
+"""Every Python code block of README.md and docs/ runs as a test, with Sybil.
+
+Each page is one namespace, its blocks run in order (one test each), against a test server of its own:
+for the page, `EXTRACTOR_BASE_URL` points at an `extractor.testing.TestServer` on 127.0.0.1 (so that
+`Extractor()` as written reaches it, with no key), no API key variable is set, the model lists and caches
+live in a folder of the page's, and the current folder is a scratch folder holding the sample files the
+pages name (`invoice.pdf`, `receipt.jpg`, `invoices/`, `texts/`, ...; copies of `examples/`). Blocks a
+reader does not see (`<!-- invisible-code-block: python ... -->`) script the server's answers or check
+what a block says it gives; `docs_server` is the page's server. Shell blocks are not run: the README's
+two commands are what CI runs (.ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
+from extractor.client.catalog import forget_models
+from extractor.testing import TestServer
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
+#: the variables a page runs without (or with its own values), put back afterwards
+_ENVIRONMENT = ("EXTRACTOR_BASE_URL", "EXTRACTOR_CACHE_DIR", "EXTRACTOR_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY")
+#: the files the pages name, made from the examples
+_SAMPLES = {
+    "invoice.pdf": "invoices/bluegum-analytics-BGA-00981.pdf",  # two pages
+    "a.pdf": "invoices/kestrel-design-2024-0117.pdf",
+    "receipt.jpg": "receipts/ironbark-hardware.jpg",
+}
+
+
+def _setup(namespace: dict[str, Any]) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="extractor-docs-"))
+    for name in ("invoices", "receipts", "texts"):
+        shutil.copytree(EXAMPLES / name, folder / name)
+    for name, sample in _SAMPLES.items():
+        shutil.copyfile(EXAMPLES / sample, folder / name)
+    saved = {name: os.environ.pop(name, None) for name in _ENVIRONMENT}
+    server = TestServer()
+    server.start()
+    os.environ["EXTRACTOR_BASE_URL"] = server.base_url
+    os.environ["EXTRACTOR_CACHE_DIR"] = str(folder / ".cache")
+    forget_models()
+    namespace["docs_server"] = server
+    namespace["_docs_page"] = (server, saved, os.getcwd(), folder)
+    os.chdir(folder)
+
+
+def _teardown(namespace: dict[str, Any]) -> None:
+    server, saved, cwd, folder = namespace["_docs_page"]
+    os.chdir(cwd)
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    forget_models()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+pytest_collect_file = Sybil(
+    parsers=[PythonCodeBlockParser(), SkipParser()],
+    patterns=["README.md", "docs/*.md", "docs/*/*.md"],
+    excludes=["examples/*"],
+    setup=_setup,
+    teardown=_teardown,
+).pytest()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With `pytest -n`, the blocks of one page run in one worker, in order (`--dist loadgroup`); the Ray page
+    with the Ray tests, on one cluster at a time."""
+    for item in items:
+        if item.path.suffix == ".md":
+            page = item.path.relative_to(ROOT).as_posix()
+            item.add_marker(pytest.mark.xdist_group("ray" if page.endswith("/ray.md") else page))
