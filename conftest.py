@@ -28,7 +28,13 @@ from extractor.testing import TestServer
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
 #: the variables a page runs without (or with its own values), put back afterwards
-_ENVIRONMENT = ("EXTRACTOR_BASE_URL", "EXTRACTOR_CACHE_DIR", "EXTRACTOR_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY")
+_ENVIRONMENT = (
+    "EXTRACTOR_BASE_URL",
+    "EXTRACTOR_CACHE_DIR",
+    "EXTRACTOR_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OPENAI_API_KEY",
+)
 #: the files the pages name, made from the examples
 _SAMPLES = {
     "invoice.pdf": "invoices/bluegum-analytics-BGA-00981.pdf",  # two pages
