@@ -83,11 +83,8 @@ pytest_collect_file = Sybil(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With `pytest -n`, the blocks of one page run in one worker, in order (`--dist loadgroup`); the Ray page
-    with the Ray tests, on one cluster at a time."""
+    """Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern.
+    (With `pytest -n`, the blocks of one page run in one worker, in order: `--dist loadfile`.)"""
     for item in items:
-        if item.path.suffix == ".md":
-            page = item.path.relative_to(ROOT).as_posix()
-            item.add_marker(pytest.mark.xdist_group("ray" if page.endswith("/ray.md") else page))
-            if page.endswith("/ray.md"):  # Ray Data's own context warns of its deprecated settings when copied
-                item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"))
+        if item.path.name == "ray.md":
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"))

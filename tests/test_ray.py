@@ -30,12 +30,9 @@ from extractor.client.transport import RetryPolicy
 from extractor.runs.ray import SharedLimits, done_ids, extract_dataset, shared_limits, write_jsonl
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 
-pytestmark = [
-    # Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
-    pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"),
-    # one worker of `pytest -n` runs this module's tests, on one cluster (two would share two cores)
-    pytest.mark.xdist_group("ray"),
-]
+# Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
+# (with `pytest -n`, this module's tests run in one worker, on one cluster: `--dist loadfile`)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 MODEL = "test/model"
 NOTE = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
