@@ -83,8 +83,26 @@ pytest_collect_file = Sybil(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern.
-    (With `pytest -n`, the blocks of one page run in one worker, in order: `--dist loadfile`.)"""
+    """Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern."""
     for item in items:
         if item.path.name == "ray.md":
             item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context"))
+
+
+#: files whose tests run in one worker, in order, with `pytest -n`: a page's blocks share one namespace, the Ray
+#: tests one cluster (two clusters would share two cores)
+_ONE_WORKER = (".md", "tests/test_ray.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `pytest -n`, every test is sent to the next free worker on its own, but those of a page of the docs
+    and the Ray tests, which go to one worker together (xdist's `--dist loadgroup` would do this with marks,
+    but pytest 9.2 no longer sees the group xdist 3.8 appends to the node ids)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerFor(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return file if file.endswith(_ONE_WORKER) else nodeid
+
+    return OneWorkerFor(config, log)

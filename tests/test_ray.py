@@ -31,7 +31,7 @@ from extractor.runs.ray import SharedLimits, done_ids, extract_dataset, shared_l
 from extractor.testing import ModelSpec, RecordedRequest, Reply, TestServer
 
 # Ray Data's own context warns of its deprecated settings when it is copied: not this project's concern
-# (with `pytest -n`, this module's tests run in one worker, on one cluster: `--dist loadfile`)
+# (with `pytest -n`, this module's tests run in one worker, on one cluster: conftest.py)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
 
 MODEL = "test/model"
