@@ -2,7 +2,7 @@
 
 from ._version import __version__
 from .client.catalog import DEFAULT_MODEL, ModelInfo
-from .client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor
+from .client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, CallOptions, Extractor, ManyOptions
 from .client.streaming import Partial
 from .client.transport import RetryPolicy
 from .errors import (
@@ -93,6 +93,7 @@ __all__ = [
     "Hook",
     "InputError",
     "InputFinished",
+    "ManyOptions",
     "ModeFallback",
     "ModelInfo",
     "ModerationError",

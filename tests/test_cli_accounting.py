@@ -214,6 +214,20 @@ def test_a_path_given_twice_is_done_once_and_said(server: TestServer, work: Path
     assert identity(done.stderr, work) == {"given": 1, "ok": 1, "failed": 0}
 
 
+def test_a_jsonl_named_as_an_input_is_read_and_not_said_skipped_in_its_folder(server: TestServer, work: Path) -> None:
+    folder = work / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Invoice A")
+    (folder / "notes.jsonl").write_text('{"id": "n-1", "text": "Invoice N-1"}\n')
+    (folder / "expected.jsonl").write_text('{"id": "x", "text": "an expected value, not an input"}\n')
+    done = run(["in", "in/notes.jsonl", "--schema", "invoice", "-o", "out.jsonl", "--base-url", server.base_url], work)
+    assert done.returncode == 0, done.stderr
+    assert set(records(work / "out.jsonl")) == {"in/a.txt", "n-1"}
+    assert "in/notes.jsonl" not in done.stderr  # named, so read: not skipped
+    assert "in/expected.jsonl: a JSONL file in a folder: name it as an INPUT" in done.stderr  # not named: skipped
+    assert identity(done.stderr, work) == {"given": 2, "ok": 2, "failed": 0}
+
+
 # --- JSONL inputs ------------------------------------------------------------------------------------
 
 

@@ -197,6 +197,24 @@ def test_dry_run_needs_no_key_and_sends_nothing(tmp_path: Path) -> None:
     assert "schema Invoice, strict (--show-schema prints it)" in done.stdout
 
 
+def test_the_dry_run_says_what_to_do_next(tmp_path: Path) -> None:
+    texts(tmp_path / "in", 1)
+    args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--dry-run"]
+    no_key = run(args, tmp_path)  # OpenRouter by default, no key set
+    assert no_key.stdout.splitlines()[-1] == (
+        "to run it: set OPENROUTER_API_KEY (the API key for openrouter.ai), then the same command without --dry-run"
+    )
+    keyed = run(args, tmp_path, OPENROUTER_API_KEY="sk-or-test")
+    assert keyed.stdout.splitlines()[-1] == "to run it: the same command without --dry-run"
+    other = run([*args, "--base-url", "https://api.example.com/v1"], tmp_path)  # no provider's own variable
+    assert other.stdout.splitlines()[-1].startswith(
+        "to run it: set EXTRACTOR_API_KEY (the API key for api.example.com)"
+    )
+    local = run([*args[:3], "--dry-run", "--base-url", "http://127.0.0.1:9/v1"], tmp_path)  # no key needed, no -o
+    assert local.stdout.splitlines()[-1] == "to run it: the same command with -o OUT.jsonl, without --dry-run"
+    assert all(not (tmp_path / "out.jsonl").exists() for _ in (no_key, keyed, other, local))
+
+
 def test_exit_code_2_for_bad_usage(tmp_path: Path) -> None:
     texts(tmp_path / "in", 1)
     assert run(["in", "--schema", "no-such-schema", "-o", "out.jsonl"], tmp_path).returncode == 2

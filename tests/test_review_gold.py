@@ -610,11 +610,12 @@ def test_keys_move_strike_add_and_undo_and_eval_counts_an_added_item_as_missed(
         assert loop2.run_until_complete(plain()) == 41
 
 
-def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
-    """README's three commands, as written, on the examples' invoices (their PDFs beside OUT): the page
-    (its gold.jsonl made in Chromium as the export button makes it), eval on it, and a second pass."""
+def test_the_guides_commands_run_as_written(tmp_path: Path) -> None:
+    """The eval-and-review guide's three commands, as written, on the examples' invoices (their PDFs
+    beside OUT): the page (its gold.jsonl made in Chromium as the export button makes it), eval on it,
+    and a second pass."""
     root = Path(__file__).resolve().parents[1]
-    readme = (root / "README.md").read_text()
+    readme = (root / "docs" / "guides" / "eval-review.md").read_text()
     block = readme.split("### From review to gold", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.strip()]
     assert [c[:2] for c in commands] == [["extractor", "review"], ["extractor", "eval"], ["extractor", "review"]]

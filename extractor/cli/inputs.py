@@ -76,9 +76,12 @@ def _failed(ident: str, error: ExtractorError, label: str | None = None) -> Batc
 class _Walker:
     """The inputs under one folder, recursively, sorted by name; symlinked folders followed once."""
 
-    def __init__(self, stats: InputStats, exclude: frozenset[str], password: str | None) -> None:
+    def __init__(
+        self, stats: InputStats, exclude: frozenset[str], password: str | None, named: frozenset[str] = frozenset()
+    ) -> None:
         self.stats = stats
         self.exclude = exclude
+        self.named = named  # JSONL files named as INPUTs (real paths): read as named, not skipped in a folder
         self.password = password
         self.visited: set[tuple[int, int]] = set()
 
@@ -130,7 +133,8 @@ class _Walker:
             return
         suffix = os.path.splitext(name)[1].lower()
         if suffix == ".jsonl":
-            self.stats.skip(path, "a JSONL file in a folder: name it as an INPUT to read its lines as inputs")
+            if os.path.realpath(path) not in self.named:
+                self.stats.skip(path, "a JSONL file in a folder: name it as an INPUT to read its lines as inputs")
         elif suffix in _INPUT_SUFFIXES:
             yield BatchItem(id=path, source=Path(path), password=self.password)
         else:
@@ -259,6 +263,18 @@ def _items(arg: str, walker: _Walker, stdin: IO[bytes] | None) -> Iterator[Batch
         yield BatchItem(id=arg, source=Path(arg), password=walker.password)  # read (or failed) when its turn comes
 
 
+def _named_jsonl(args: Iterable[str]) -> frozenset[str]:
+    """The real paths of the JSONL files the arguments name, themselves or by a glob (`_items` reads them)."""
+    named = set()
+    for arg in args:
+        if arg == "-":
+            continue
+        for match in sorted(glob.glob(arg, recursive=True)) if _is_glob(arg) else [arg]:
+            if match.endswith(".jsonl") and os.path.isfile(match):
+                named.add(os.path.realpath(match))
+    return frozenset(named)
+
+
 def _fingerprint(item: BatchItem) -> bytes:
     content = item.source if isinstance(item.source, str) and item.error is None else f"\0path:{item.source}"
     return hashlib.blake2b(str(content).encode("utf-8", "surrogatepass"), digest_size=12).digest()
@@ -279,7 +295,8 @@ def expand_inputs(
     line is a failed input saying where the id was first seen.
     """
     stats = stats if stats is not None else InputStats()
-    walker = _Walker(stats, frozenset(os.path.realpath(p) for p in exclude), password)
+    args = list(args)
+    walker = _Walker(stats, frozenset(os.path.realpath(p) for p in exclude), password, _named_jsonl(args))
     seen: dict[str, tuple[bytes, str]] = {}
     for arg in args:
         for item in _items(arg, walker, stdin):

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import click
 
 from ..client.cache import ResponseCache
 from ..client.catalog import DEFAULT_MODEL, ModelInfo, default_cache_dir
-from ..client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor
+from ..client.extractor import DEFAULT_INSTRUCTIONS, OPENROUTER_BASE_URL, Extractor, _needs_key
 from ..client.modes import mode_names
+from ..client.transport import _PROVIDER_KEYS, api_key_for
 from ..documents.plan import plan_document
 from ..errors import ConfigurationError, ExtractorError, RunStoppedError
 from ..runs.loader import DEFAULT_LOAD_TIMEOUT
@@ -74,6 +77,18 @@ async def _run_batch(
 _RECORD_ANSWER_TOKENS = 600
 
 
+def _next_step(base_url: str | None, output: Path | None) -> str:
+    """What to do after a dry run: the same command without `--dry-run` (with `-o` if it had none), after
+    setting the key variable its endpoint needs when no key is there."""
+    url = base_url or os.environ.get("EXTRACTOR_BASE_URL") or OPENROUTER_BASE_URL
+    command = "the same command" + (" with -o OUT.jsonl," if output is None else "") + " without --dry-run"
+    if api_key_for(url) is not None or not _needs_key(url):
+        return f"to run it: {command}"
+    host = urlsplit(url).hostname or url
+    variable = _PROVIDER_KEYS.get(host, "EXTRACTOR_API_KEY")
+    return f"to run it: set {variable} (the API key for {host}), then {command}"
+
+
 def _dry_run(
     items: Iterator[BatchItem],
     stats: InputStats,
@@ -83,6 +98,8 @@ def _dry_run(
     show_schema: bool,
     *,
     batch_price: bool = False,
+    base_url: str | None = None,
+    output: Path | None = None,
 ) -> int:
     """What a run would do, without a request: inputs, pages, chunks, tokens, cost, and (asked for) the schema."""
     click.echo("dry run: nothing is sent; what a run would read and send:")
@@ -149,6 +166,7 @@ def _dry_run(
         click.echo(json.dumps(compiled.json_schema, indent=2, ensure_ascii=False))
     else:
         click.echo(f"schema {compiled.name}, {strict} (--show-schema prints it)")
+    click.echo(_next_step(base_url, output))
     return EXIT_OK
 
 
@@ -346,7 +364,9 @@ def run(
     if dry_run:
         items = expand_inputs(inputs, password=password, stats=stats, exclude=outputs)
         options = {**call_options, "max_file_size": max_file_size}
-        return _dry_run(items, stats, schema, model, options, show_schema, batch_price=batch_api)
+        return _dry_run(
+            items, stats, schema, model, options, show_schema, batch_price=batch_api, base_url=base_url, output=output
+        )
     output = cast(Path, output)  # given: checked above
     api_key = key_from_env(api_key_env)
     extractor = Extractor(model=model, base_url=base_url, api_key=api_key, mode=mode, timeout=timeout)

@@ -55,6 +55,7 @@ __all__ = [
 log = logging.getLogger("extractor")
 
 DEFAULT_MODEL = "mistralai/mistral-small-2603"
+"""The model used unless `model=` names another (on OpenRouter)."""
 #: what is known without asking: (USD per prompt token, USD per completion token, context length)
 _KNOWN: dict[str, tuple[float, float, int]] = {DEFAULT_MODEL: (0.15e-6, 0.60e-6, 262_144)}
 _TTL = 24 * 3600.0

@@ -91,10 +91,12 @@ log = logging.getLogger("extractor")
 T = TypeVar("T")
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+"""The default endpoint: OpenRouter's OpenAI-compatible API."""
 DEFAULT_INSTRUCTIONS = (
     "You extract structured data from the user's input. Use only what the input states; where it "
     "does not say, use null. Never invent values."
 )
+"""The system message sent unless `instructions=` says otherwise."""
 _SAMPLING = ("temperature", "top_p", "max_tokens", "stop", "seed", "frequency_penalty", "presence_penalty")
 _ROUTING = ("reasoning", "provider", "plugins")
 
@@ -124,14 +126,80 @@ def _needs_key(base_url: str) -> bool:
 
 
 class Extractor:
-    """Extracts typed records from text with a model behind an OpenAI-compatible endpoint.
+    """Extracts typed records from texts, documents and images with a model behind an OpenAI-compatible
+    chat-completions endpoint (OpenRouter, OpenAI, Mistral, vLLM, llama.cpp's server, Ollama, ...).
 
-    `base_url`: argument, else `$EXTRACTOR_BASE_URL`, else OpenRouter. `api_key`: argument, else
-    `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` for openrouter.ai or `$OPENAI_API_KEY` for
-    api.openai.com (a provider's variable never goes to another host).
-    Sampling, reasoning, routing and plugin options given here are defaults for every call;
-    each call may override them. `hooks`: callables told of every call's events (`extractor.observe.events`), each
-    call of a hook within `hook_timeout` seconds.
+    Every option is documented here, once; the guides and the README link to this list. The sampling,
+    prompt, long-document and hook options are defaults for every call: a call (`extract`,
+    `extract_result`, `stream`, `extract_many`, ...) may pass any of them again by name to override it
+    (`CallOptions`), and `None` in a call removes a sampling default. A call also takes `merge`,
+    `context` and `examples` (see `CallOptions`); `extract_many` takes the batch options of `ManyOptions`.
+
+    Args:
+        model: The model id at the endpoint (default `mistralai/mistral-small-2603`, `DEFAULT_MODEL`).
+        base_url: The endpoint's API base URL: the argument, else `$EXTRACTOR_BASE_URL`, else
+            `https://openrouter.ai/api/v1` (`OPENROUTER_BASE_URL`).
+        api_key: The argument, else `$EXTRACTOR_API_KEY`, else `$OPENROUTER_API_KEY` for openrouter.ai or
+            `$OPENAI_API_KEY` for api.openai.com (a provider's variable is never sent to another host: use
+            `EXTRACTOR_API_KEY` or `api_key=` for any other endpoint). A remote endpoint without a key is a
+            `ConfigurationError` before any request; a local server needs none. The key is held in a
+            `Secret`, added per request, and never appears in a message, log line, repr or file.
+        mode: How the schema is sent: `"json_schema"` (the compiled schema as `response_format`),
+            `"tools"` (one function tool, forced with `tool_choice: "required"`), `"json"`
+            (`response_format: json_object`, the schema in the instructions as a compact type signature),
+            `"prompt"` (the schema in the instructions only), or `"auto"` (default): chosen from the
+            model's `supported_parameters` in `GET /models`, falling back to the next mode once when the
+            endpoint rejects the schema or the mode (`result.fallbacks`).
+        max_retries: How many times an invalid answer is re-asked with its errors (default 2).
+        instructions: The system message (default `DEFAULT_INSTRUCTIONS`; `None` for none); its
+            `{placeholders}` are filled from a call's `context` (`{{`/`}}` for literal braces).
+        temperature: Sampling temperature sent with every request (default: the endpoint's).
+        top_p: Nucleus sampling (default: the endpoint's).
+        max_tokens: The most tokens one answer may have. When none is set, every request still carries a
+            ceiling: about the schema's size (1,024 to 4,096 tokens) for a record of fixed shape, twice the
+            source's tokens plus 1,024 (at least 4,096) when the schema has lists, never past the model's
+            completion limit nor past what its context leaves beside the prompt.
+        stop: Stop sequence(s).
+        seed: Sampling seed, for endpoints that honour it.
+        frequency_penalty: Sent as given.
+        presence_penalty: Sent as given.
+        reasoning: OpenRouter's reasoning settings, e.g. `{"effort": "low"}`.
+        provider: OpenRouter's provider routing, e.g. `{"require_parameters": True}`.
+        plugins: OpenRouter's plugins, e.g. `[{"id": "response-healing"}]`.
+        extra_body: Anything else, merged into every request body.
+        evidence: Look every extracted string, number and date up in the source's text (no extra request):
+            `result.evidence`, and `result.unsupported` for the values found nowhere.
+        max_chars: Split a document into parts of at most this many characters.
+        max_tokens_per_request: Split a document so that no request's prompt passes this many tokens
+            (besides the split the model's context and completion limits always impose).
+        on_conflict: Parts of a long document that state different values for one field: keep the
+            first (`"first"`, default; reported in `result.conflicts`) or raise `ConflictError` (`"fail"`).
+        carry_context: Carry a long document's title block and the header row of a table it continues into
+            its later parts (default True).
+        pdf_engine: Send PDFs as files (a `file` part with OpenRouter's `file-parser` plugin) rather than
+            their text: `"cloudflare-ai"`, `"mistral-ocr"` or `"native"`.
+        app_url: Sent as the `HTTP-Referer` header (OpenRouter's app attribution).
+        app_name: Sent as the `X-Title` header (OpenRouter's app attribution).
+        headers: More HTTP headers for every request.
+        timeout: Seconds one request may take, a whole answer or stream (default 120); past it,
+            `APITimeoutError` (tried once more, like any transient failure).
+        retry: How transient failures (408, 409, 425, 429, 5xx, dropped connections, timeouts, a 200
+            carrying an error) are retried (default `RetryPolicy(attempts=5, base_delay=0.5, max_delay=30)`),
+            honouring `Retry-After` and `X-RateLimit-Reset`; 400-404 are not retried.
+        max_connections: Connections open to the endpoint at most (default 256).
+        max_response_bytes: The largest answer or whole stream accepted, decompressed (default 64 MiB);
+            past it, `ResponseTooLargeError`.
+        cache_dir: The folder of the model lists read from `GET /models` and of the default response
+            cache: `$EXTRACTOR_CACHE_DIR`, else `$XDG_CACHE_HOME/extractor`, else `~/.cache/extractor`.
+        http_backend: `"aiohttp"` (default: httpx's API over aiohttp's connection pool) or `"httpx"`.
+        http_transport: Any httpx transport (e.g. `httpx.MockTransport`) instead of the network.
+        cache: The response cache, off by default here (`extractor run` turns it on; `--no-cache`):
+            `True` for `responses.sqlite` in `cache_dir`, a path, or a `ResponseCache`. Keyed by the whole
+            request; only answers that validated are stored; never the API key.
+        hooks: Callables told of every call's events (`extractor.observe.events`), sync or async; one that
+            raises, blocks or is slow never costs an input.
+        hook_timeout: Seconds each call of a hook may take (default 5); past it the extraction goes on
+            without waiting.
     """
 
     def __init__(
@@ -501,16 +569,10 @@ class Extractor:
         """Results for many sources, as they finish (see `extractor.runs.runner.BatchRunner`).
 
         `sources` may be any (lazy) iterable of texts, paths, documents, images, `{"id", "text"}`
-        dicts or `BatchItem`s. At most `concurrency` (default 16) extractions run at once (fewer
-        while the endpoint answers 429); `requests_per_minute` / `tokens_per_minute` pace the
-        requests; `max_cost` (USD) stops starting new inputs once spent plus in-flight estimates
-        would pass it (those come back `skipped`); `cache` (None: this extractor's) serves repeated
-        requests from disk; `ordered` keeps input order within a window of `window` results;
-        `load_workers` processes read PDFs, each file within `load_timeout` seconds (a worker that dies
-        or runs past it fails that file alone); files over `max_file_size` bytes fail unread. A fault
-        no input can get past (a rejected key, no credits, an unreachable endpoint, a wrong URL)
+        dicts or `BatchItem`s; every input ends with exactly one result. The options are those of
+        `ManyOptions` (concurrency, pacing, budget, cache, order, file loading) and of a single call. A
+        fault no input can get past (a rejected key, no credits, an unreachable endpoint, a wrong URL)
         stops the run: inputs not tried come back `skipped`, then `RunStoppedError` is raised.
-        Every other option applies to each extraction.
         """
         from ..runs.runner import BatchRunner  # the batch layer builds on the client: imported when used
 

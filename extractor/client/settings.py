@@ -27,7 +27,19 @@ _ON_CONFLICT = ("first", "fail")
 
 
 class CallOptions(TypedDict, total=False):
-    """Options for one call; each overrides the `Extractor`'s default of the same name."""
+    """Options for one call (`extract`, `extract_result`, `stream`, `stream_items`, `aplan`, ...).
+
+    Each key but the three below is the `Extractor` option of the same name, documented there, and
+    overrides the extractor's default for this call (`None` removes a sampling default). Only a call takes:
+
+    Attributes:
+        merge: How the parts of a long document that each state a scalar become one value: a function of
+            the list of the non-null values, in document order (default: the first).
+        context: Given to your pydantic validators (`info.context`) and filling the `{placeholders}` of
+            the instructions; a placeholder it does not fill is a `ConfigurationError` before any request.
+        examples: Few-shot `(input, output)` pairs: each output (a model instance or plain data) is
+            validated against the schema up front, encoded in the compiled shape and sent before the source.
+    """
 
     model: str
     mode: str
@@ -53,12 +65,29 @@ class CallOptions(TypedDict, total=False):
     pdf_engine: str | None
     context: Mapping[str, Any] | None
     examples: Sequence[tuple[Any, Any]] | None
-    #: hooks told of this call's events, after the extractor's own (`extractor.observe.events`)
     hooks: Sequence[Hook] | None
 
 
 class ManyOptions(CallOptions, total=False):
-    """Options of `extract_many`: how the batch runs, and every option of a single call."""
+    """Options of `extract_many` / `aextract_many` (and `submit_batch`): every option of a single call
+    (`CallOptions`, applied to each extraction) and how the batch runs:
+
+    Attributes:
+        concurrency: Extractions in flight at most (default 16); a 429 halves the limit and successes
+            raise it again (AIMD).
+        ordered: Results in input order, within a window of `window` results (default: as they finish).
+        window: How many results `ordered` may hold back (default 4 x `concurrency`).
+        requests_per_minute: Pace every request to this rate.
+        tokens_per_minute: Pace every request to this many prompt and answer tokens a minute.
+        max_cost: The budget in USD: no input starts once what was spent and what the inputs in flight
+            may still cost would pass it; those come back `skipped`, to be run next time. A model without
+            known prices makes it a `ConfigurationError` up front.
+        cache: The response cache for this batch, as the `Extractor`'s `cache` (default: the extractor's).
+        load_workers: Processes that read PDFs (default: one per core; 0 reads in a thread).
+        load_timeout: Seconds one file may take to read (default 120); a file past it, or whose worker
+            dies, fails alone.
+        max_file_size: Files over this many bytes fail unread (default 200 MB; None: no limit).
+    """
 
     concurrency: int
     ordered: bool

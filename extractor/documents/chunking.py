@@ -37,8 +37,8 @@ __all__ = [
     "split_text",
 ]
 
-#: Characters shared by consecutive chunks, by default (never more than a quarter of `max_chars`).
 DEFAULT_OVERLAP: Final = 200
+"""Characters shared by consecutive chunks, by default (never more than a quarter of `max_chars`)."""
 
 _PARAGRAPH: Final = re.compile(r"\n[^\S\n]*\n\s*")
 _SENTENCE: Final = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]]*\s+")

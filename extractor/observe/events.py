@@ -267,8 +267,8 @@ class InputFinished(Event):
     result: BatchResult[Any]
 
 
-#: a hook: called with each event; may return an awaitable (an async hook), which is awaited
 Hook = Callable[[Event], Awaitable[None] | None]
+"""A hook: called with each event; may return an awaitable (an async hook), which is awaited."""
 
 
 # --- registration ----------------------------------------------------------------------------

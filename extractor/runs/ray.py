@@ -54,6 +54,7 @@ import os
 import pickle
 import time
 import warnings
+from collections import deque
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,8 @@ __all__ = [
 
 log = logging.getLogger("extractor")
 
-#: the columns of `extract_dataset`'s rows
 RECORD_COLUMNS = ("id", "source", "data", "meta", "error", "skipped")
+"""The columns of `extract_dataset`'s rows."""
 
 #: how long `acquire` waits in the actor before answering "wait" (the caller asks again): the actor's
 #: coroutines never all wait, so that releases always get through
@@ -171,6 +172,8 @@ class SharedLimits:
         self._settled: asyncio.Event | None = None
         self._faults = StopRule()
         self.counts = {"started": 0, "finished": 0, "requests": 0, "rate_limited": 0, "expired": 0, "peak": 0}
+        self.counts["busiest_second"] = 0
+        self._granted: deque[float] = deque()  # when the requests of the last second were let go (monotonic)
 
     # -- per input --
 
@@ -200,6 +203,9 @@ class SharedLimits:
                 await asyncio.wait_for(self.limit.acquire(), self.wait)
             except asyncio.TimeoutError:
                 return "wait", 0, ""
+            if self.stopped is not None:  # the run stopped while this input waited: the place goes back unused
+                self.limit.release(succeeded=False)
+                return "stop", 0, self.stopped
         lease = next(self._ids)
         if self.budget is not None:
             planned = (
@@ -269,6 +275,11 @@ class SharedLimits:
         if self.tokens is not None and tokens:
             await self.tokens.take(tokens)
         self.counts["requests"] += 1
+        now = time.monotonic()
+        self._granted.append(now)
+        while self._granted[0] <= now - 1.0:
+            self._granted.popleft()
+        self.counts["busiest_second"] = max(self.counts["busiest_second"], len(self._granted))
 
     async def response(self, status: int | None, extra_tokens: float = 0.0) -> None:
         """An answer came: a 429 cuts the concurrency limit; `extra_tokens` corrects the token estimate."""
@@ -282,7 +293,8 @@ class SharedLimits:
 
     async def stats(self) -> dict[str, Any]:
         """Counts and state: started, finished, requests, rate_limited, expired, peak (most in flight),
-        limit, cuts, in_flight, spent, reserved, max_cost, over_budget, stopped."""
+        busiest_second (most requests let go within one second), limit, cuts, in_flight, spent, reserved,
+        max_cost, over_budget, stopped."""
         budget = self.budget
         return {
             **self.counts,

@@ -11,12 +11,12 @@ from ..errors import ConfigurationError, DocumentError
 
 __all__ = ["PageOffsets", "PageSelection", "PageStarts", "page_starts", "select_pages"]
 
-#: Which pages to read: 1-based numbers as an int, an iterable of ints (a range, a list), or a
-#: string such as `"1-3,5"` or `"7-"` (page 7 to the end); None for every page.
 PageSelection: TypeAlias = int | str | Iterable[int] | None
+"""Which pages to read: 1-based numbers as an int, an iterable of ints (a range, a list), or a string such as
+`"1-3,5"` or `"7-"` (page 7 to the end); None for every page."""
 
-#: Where pages start in a text: `(page_number, char_offset)` pairs, or plain offsets of pages 1, 2, ...
 PageOffsets: TypeAlias = Sequence[tuple[int, int]] | Sequence[int]
+"""Where pages start in a text: `(page_number, char_offset)` pairs, or plain offsets of pages 1, 2, ..."""
 
 _RANGE: Final = re.compile(r"^\s*(\d+)?\s*(-)?\s*(\d+)?\s*$")
 

@@ -20,11 +20,11 @@ from .text import read_html, read_text
 
 __all__ = ["PAGE_SEPARATOR", "Document", "DocumentKind"]
 
-#: What a document was read from.
 DocumentKind: TypeAlias = Literal["pdf", "text", "html", "image"]
+"""What a document was read from."""
 
-#: What joins the pages' texts in `Document.text` (and so what `Page.char_offset` counts).
 PAGE_SEPARATOR: Final = "\n\n"
+"""What joins the pages' texts in `Document.text` (and so what `Page.char_offset` counts)."""
 
 _HTML_SUFFIXES: Final = frozenset({".html", ".htm", ".xhtml"})
 _IMAGE_SUFFIXES: Final = frozenset(

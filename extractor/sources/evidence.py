@@ -70,11 +70,11 @@ __all__ = [
     "number_forms",
 ]
 
-#: How a value was found (see the module's docstring).
 EvidenceMethod: TypeAlias = Literal["exact", "normalized", "formatted", "partial", "fuzzy"]
+"""How a value was found (see the module's docstring)."""
 
-#: The lowest fuzzy score (0-1) that counts as found.
 DEFAULT_THRESHOLD: Final = 0.9
+"""The lowest fuzzy score (0-1) that counts as found."""
 
 _MIN_FUZZY: Final = 4  # shorter strings match by chance
 _MAX_FUZZY: Final = 1000  # longer ones are compared only exactly / normalized

@@ -16,8 +16,8 @@ from ..errors import DocumentError
 
 __all__ = ["DEFAULT_MAX_FILE_BYTES", "describe_mode", "read_file", "read_head"]
 
-#: the largest input file read by default (200 MB); larger files fail alone with a clear error
 DEFAULT_MAX_FILE_BYTES: Final = 200 * 1024 * 1024
+"""The largest input file read by default (200 MB); larger files fail alone with a clear error."""
 
 _O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)

@@ -26,11 +26,11 @@ from .limits import DEFAULT_LIMITS
 
 __all__ = ["DEFAULT_MAX_SIDE", "Detail", "Image"]
 
-#: How closely a vision model should look at an image (OpenAI's `detail`).
 Detail: TypeAlias = Literal["auto", "low", "high"]
+"""How closely a vision model should look at an image (OpenAI's `detail`)."""
 
-#: The longest side, in pixels, that images taken from PDF pages are scaled down to by default.
 DEFAULT_MAX_SIDE: Final = 1568
+"""The longest side, in pixels, that images taken from PDF pages are scaled down to by default."""
 
 _PIL_FORMATS: Final = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 _JPEG_QUALITY: Final = 90

@@ -47,8 +47,8 @@ class LoadLimits:
                 raise ConfigurationError(f"LoadLimits.{item.name}={value!r}: give a positive number")
 
 
-#: the limits used when none are given
 DEFAULT_LIMITS: Final = LoadLimits()
+"""The limits used when none are given."""
 
 #: how a limit passed is said: (verb, unit)
 _SAID: Final = {

@@ -12,9 +12,9 @@ from .image import Image
 
 __all__ = ["Source", "to_parts"]
 
-#: What can be sent: a text (a `str` is always text, never a path), a `Document`, an `Image`, a file
-#: path (`pathlib.Path` or any `os.PathLike`, read with `Document.from_path`), or a sequence of these.
 Source: TypeAlias = str | os.PathLike[str] | Document | Image | Sequence[str | os.PathLike[str] | Document | Image]
+"""What can be sent: a text (a `str` is always text, never a path), a `Document`, an `Image`, a file path
+(`pathlib.Path` or any `os.PathLike`, read with `Document.from_path`), or a sequence of these."""
 
 
 def _item_parts(item: object, position: str) -> list[dict[str, Any]]:

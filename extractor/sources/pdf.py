@@ -45,12 +45,13 @@ __all__ = [
     "rewrite_pdf",
 ]
 
-#: When to take the images of a page: `"auto"` for pages without a text layer (scans), `"always"`, `"never"`.
 ImageMode: TypeAlias = Literal["auto", "always", "never"]
+"""When to take the images of a page: `"auto"` for pages without a text layer (scans), `"always"`, `"never"`."""
 
-#: OpenRouter's PDF engines for the `file-parser` plugin.
 PdfEngine: TypeAlias = Literal["cloudflare-ai", "mistral-ocr", "native"]
+"""OpenRouter's PDF engines for the `file-parser` plugin."""
 PDF_ENGINES: Final[tuple[str, ...]] = get_args(PdfEngine)
+"""The names `pdf_engine=` accepts (`PdfEngine`)."""
 
 _MAX_LOG_WARNINGS: Final = 20
 # modes in which a PNG / JPEG embedded in a PDF can be passed on as it is

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["IMAGE_TOKENS", "estimate_document_tokens", "estimate_tokens", "typical_tokens"]
 
-#: What one image is counted as, in tokens (a high-detail page image on most vision models is under this).
 IMAGE_TOKENS: Final = 1600
+"""What one image is counted as, in tokens (a high-detail page image on most vision models is under this)."""
 
 _LETTERS: Final = bytes(range(ord("A"), ord("Z") + 1)) + bytes(range(ord("a"), ord("z") + 1))
 _SPACES: Final = b" \t\n\r\f\v"

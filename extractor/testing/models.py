@@ -9,6 +9,7 @@ from typing import Any
 __all__ = ["DEFAULT_MODEL", "DEFAULT_SUPPORTED_PARAMETERS", "ModelSpec", "model_object"]
 
 DEFAULT_MODEL = "mistralai/mistral-small-2603"
+"""The model the server lists when given none: the client's default model, so that `Extractor()` finds it."""
 
 DEFAULT_SUPPORTED_PARAMETERS: tuple[str, ...] = (
     "structured_outputs",

@@ -13,6 +13,7 @@ from .signature import signature_schema
 __all__ = ["Mode", "RecordedRequest", "fenced_schema", "requested_schema", "requested_tool"]
 
 Mode = Literal["json_schema", "tools", "json", "prompt"]
+"""The structured-output mode a request was sent in, as `RecordedRequest.mode` tells it."""
 
 _FENCED_JSON = re.compile(r"```json[ \t]*\r?\n(.*?)```", re.DOTALL)
 _FENCED_PLAIN = re.compile(r"```[ \t]*\r?\n(.*?)```", re.DOTALL)

@@ -37,6 +37,8 @@ from .replies import Reply, status_phrase
 __all__ = ["Handler", "TestServer"]
 
 Handler = Callable[[RecordedRequest], "Reply | None"]
+"""A `TestServer.handler`: given each chat-completions request, the reply to it, or None for the queue's next (or
+the default answer)."""
 
 logger = logging.getLogger("extractor.testing")
 
