@@ -294,7 +294,8 @@ class SharedLimits:
     async def stats(self) -> dict[str, Any]:
         """Counts and state: started, finished, requests, rate_limited, expired, peak (most in flight),
         busiest_second (most requests let go within one second), limit, cuts, in_flight, spent, reserved,
-        max_cost, over_budget, stopped."""
+        max_cost, over_budget, stopped. Leases not renewed within `lease_timeout` are given back first."""
+        self._expire()
         budget = self.budget
         return {
             **self.counts,
