@@ -22,6 +22,12 @@ from extractor.testing import RecordedRequest, Reply, TestServer
 KEY = "sk-or-v1-test-0123456789abcdefghijklmnop"
 
 
+def _interruptible() -> None:
+    """In the child, before it starts: SIGINT as a terminal gives it, even when this test runs where SIGINT
+    is ignored (a background job of a shell without job control passes SIG_IGN on to its children)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def env(tmp_path: Path, **extra: str) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "EXTRACTOR_BASE_URL"}
     out["EXTRACTOR_CACHE_DIR"] = str(tmp_path / "cache")
@@ -123,7 +129,9 @@ def start_and_wait(tmp_path: Path, server: TestServer, concurrency: int, lines_w
     """`extractor run in ... -o out.jsonl` started in the background, once OUT holds `lines_wanted` lines."""
     cmd = [sys.executable, "-m", "extractor", "run", "in", "--schema", "invoice", "-o", "out.jsonl",
            "--base-url", server.base_url, "--concurrency", str(concurrency)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_interruptible
+    )
     out = tmp_path / "out.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < lines_wanted):
@@ -297,7 +305,14 @@ def test_the_summary_of_an_interrupted_run_counts_every_input_given(tmp_path: Pa
     args = ["in", "--schema", "invoice", "-o", "out.jsonl", "--no-cache"]
     with TestServer(latency=0.2) as server:  # slow answers: most inputs are not read yet at Ctrl-C
         cmd = [sys.executable, "-m", "extractor", "run", *args, "--base-url", server.base_url, "--concurrency", "4"]
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_interruptible,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 10):
             time.sleep(0.02)

@@ -51,6 +51,12 @@ sys.exit(2)
 """
 
 
+def _interruptible() -> None:
+    """In the child, before it starts: SIGINT as a terminal gives it, even when this test runs where SIGINT
+    is ignored (a background job of a shell without job control passes SIG_IGN on to its children)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for(condition: object, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -70,6 +76,7 @@ def test_ctrl_c_stops_the_requests_and_raises_keyboard_interrupt(call: str, tmp_
         proc = subprocess.Popen(
             [sys.executable, "-c", SCRIPT, server.base_url, call, str(tmp_path / "cache")],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible,
         )  # fmt: skip
         killer = threading.Timer(120, proc.kill)  # whatever happens, the test ends
         killer.start()
