@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPORA
 
+from conftest import CORPORA
 from extractor.errors import DocumentError, EncryptedDocumentError
 from extractor.sources import Document, find_evidence, number_forms
 
